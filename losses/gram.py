@@ -1,0 +1,31 @@
+"""The Gram-matrix style loss of Gatys et al.
+
+    L = 1/(4N²) · ‖Ĝ_F − Ĝ_S‖²_F,   Ĝ = F Fᵀ / M
+
+With M_F = M_S = M this is Gatys's E_l = 1/(4N²M²)·Σ(G − A)², and by Li et al.'s
+identity it equals 1/(4N²)·MMD²_b with the kernel k(x, y) = (xᵀy)². Ĝ is averaged
+over positions, so the style and the output may have different sizes.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import StyleLoss
+from .functional import gram_matrix, style_positions
+from .registry import register
+
+
+@register("gram")
+class GramLoss(StyleLoss):
+    """Gatys et al.'s Gram-matrix loss: 1/(4N²)·‖Ĝ_F − Ĝ_S‖²_F (= quadratic-kernel MMD²/(4N²))."""
+
+    default_weight = 1e4
+
+    def target(self, feats: torch.Tensor) -> torch.Tensor:
+        positions = style_positions(feats)
+        return positions @ positions.T / positions.shape[1]
+
+    def forward(self, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        channels = feats.shape[1]
+        diff = gram_matrix(feats) - target
+        return diff.square().sum() / (4 * channels**2)
