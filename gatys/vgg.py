@@ -61,6 +61,12 @@ def check_layers(layers: Iterable[str]) -> list[str]:
     return layers
 
 
+def min_side(layers: Iterable[str]) -> int:
+    """The smallest image side that still gives ≥ 1 position at every layer: 2^(pools before it)."""
+    deepest = max(TORCHVISION_INDEX[name] for name in check_layers(layers))
+    return 2 ** sum(1 for name in LAYERS[:deepest] if name.startswith("pool"))
+
+
 @dataclass(frozen=True)
 class WeightSource:
     """Conv weights as a torchvision-layout dict (conv name → (W, b)) plus how inputs look."""

@@ -1,0 +1,28 @@
+"""gatys: optimization-based neural style transfer over VGG19 features.
+
+    import gatys
+    image = gatys.transfer("content.jpg", "style.jpg", size=256, iterations=300)   # a PIL image
+
+    transfer = gatys.Transfer(gatys.TransferConfig(size=512))   # load the network once
+    result = transfer.run("content.jpg", ["a.jpg", "b.jpg"], style_blend_weights=(0.7, 0.3))
+"""
+from __future__ import annotations
+
+from .config import TransferConfig
+from .engine import Progress, Result, Transfer
+from .errors import GatysError
+from .images import load_image, save_image
+
+__version__ = "0.1.0"
+
+
+def transfer(content, style, *, callback=None, **options):
+    """Stylise content (a path, PIL image or tensor) with one or more styles; returns a PIL image.
+
+    Options are TransferConfig fields (size, iterations, style_losses, …).
+    """
+    return Transfer(TransferConfig(**options)).run(content, style, callback=callback).to_pil()
+
+
+__all__ = ["GatysError", "Progress", "Result", "Transfer", "TransferConfig", "load_image", "save_image",
+           "transfer"]

@@ -1,0 +1,94 @@
+"""Device and precision choice: detect what is fast, never guess.
+
+bf16 autocast runs the network's convolutions in bfloat16 where the hardware has fast
+bf16 matrix units (CUDA GPUs that support bf16; CPUs with AMX or AVX-512-BF16); the
+losses are always reduced in float32 outside the autocast region.
+"""
+from __future__ import annotations
+
+import contextlib
+import platform
+
+import torch
+
+from .errors import GatysError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' → cuda if present, else mps, else cpu; explicit names are checked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GatysError(f"device must be auto, cpu, cuda, cuda:N or mps, not {name!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise GatysError(f"device {name!r} asked for, but torch sees no CUDA GPU")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise GatysError(f"device {name!r} asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GatysError("device 'mps' asked for, but this machine has no usable Apple GPU")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise GatysError(f"device must be auto, cpu, cuda, cuda:N or mps, not {name!r}")
+    return device
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with AMX tiles or AVX-512-BF16 (torch's own checks, /proc/cpuinfo as fallback)."""
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, probe, None)
+        if check is not None:
+            try:
+                if check():
+                    return True
+            except RuntimeError:
+                pass
+    if platform.system() == "Linux":
+        try:
+            with open("/proc/cpuinfo") as handle:
+                flags = handle.read()
+        except OSError:
+            return False
+        return " amx_bf16" in flags or " avx512_bf16" in flags
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' → 'bf16' where bf16 is fast on this device, else 'fp32'."""
+    if precision != "auto":
+        if precision == "bf16" and device.type == "mps":
+            raise GatysError("precision bf16 is not supported on mps; use fp32")
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast region for the network, or a no-op for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return platform.processor() or platform.machine()
+    return device.type
+
+
+def configure(device: torch.device) -> None:
+    """Process-wide speed settings that do not change results beyond float32 rounding."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True

@@ -1,0 +1,100 @@
+"""The objective of one scale: content + Σ style losses + total variation.
+
+    total = content_weight · MSE(F_c(x), P)
+          + style_weight · Σ_terms term.weight/|layers| · Σ_layers Σ_k w_k · L(F_l(x), T_l,k)
+          + tv_weight · TV(x)
+
+where w_k are the normalised style blend weights (a loss may fold them into one target
+through `blend()`). Targets are computed once per scale; forward only runs the network
+on x. Losses are reduced in float32 outside any autocast region.
+
+Layer normalisation: F_l is divided by a fixed per-layer scale s_l (the engine passes
+the style's RMS activation at each style layer, the content target's RMS at the
+content layer), so every layer and every weight source (Caffe 0–255 inputs,
+torchvision's standardised ones) presents unit-scale features to the losses. The
+losses' formulas are applied exactly to the rescaled features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+import losses
+from losses.content import content_loss
+from losses.tv import tv_loss
+
+Features = Callable[[torch.Tensor, Sequence[str]], dict]
+
+
+@dataclass
+class StyleTerm:
+    """One style loss with its layers and, per layer, its (weight, target) pairs."""
+
+    loss: losses.StyleLoss
+    layers: tuple[str, ...]
+    targets: dict[str, list[tuple[float, object]]]
+
+    @classmethod
+    def build(cls, loss: losses.StyleLoss, layers: Sequence[str], style_feats: Sequence[dict],
+              blend_weights: Sequence[float]) -> "StyleTerm":
+        """Targets for every layer from each style's features, blended where the loss allows."""
+        targets = {}
+        with torch.no_grad():
+            for layer in layers:
+                per_style = [loss.target(feats[layer]) for feats in style_feats]
+                blended = loss.blend(per_style, blend_weights) if len(per_style) > 1 else None
+                if blended is not None:
+                    targets[layer] = [(1.0, blended)]
+                else:
+                    targets[layer] = list(zip(blend_weights, per_style))
+        return cls(loss, tuple(layers), targets)
+
+    def value(self, feats: dict) -> torch.Tensor:
+        total = 0.0
+        for layer in self.layers:
+            for weight, target in self.targets[layer]:
+                total = total + weight * self.loss(feats[layer], target)
+        return self.loss.weight / len(self.layers) * total
+
+
+class Objective(nn.Module):
+    """forward(x) → (total, parts) with parts = {'content', 'style', 'tv'}, each weighted and detached."""
+
+    def __init__(self, features: Features, content_layer: str, content_target: torch.Tensor,
+                 style_terms: Sequence[StyleTerm], content_weight: float, style_weight: float, tv_weight: float,
+                 content_scale: float = 1.0, style_scales: dict[str, float] | None = None):
+        super().__init__()
+        self.features = features
+        self.content_layer = content_layer
+        self.content_target = content_target
+        self.style_terms = list(style_terms)
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.content_scale = content_scale
+        self.style_scales = style_scales or {}
+        needed = {content_layer} if content_weight else set()
+        for term in self.style_terms:
+            needed.update(term.layers)
+        self.layers = sorted(needed)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feats = self.features(x, self.layers)
+        zero = x.new_zeros(())
+        content = zero
+        if self.content_weight:
+            content = content_loss(feats[self.content_layer].float() / self.content_scale, self.content_target)
+        style_feats = {layer: feats[layer].float() / self.style_scales.get(layer, 1.0)
+                       for layer in {layer for term in self.style_terms for layer in term.layers}}
+        style = sum((term.value(style_feats) for term in self.style_terms), zero)
+        tv = tv_loss(x) if self.tv_weight else zero
+        parts = {
+            "content": self.content_weight * content,
+            "style": self.style_weight * style,
+            "tv": self.tv_weight * tv,
+        }
+        total = parts["content"] + parts["style"] + parts["tv"]
+        return total, {name: value.detach() for name, value in parts.items()}

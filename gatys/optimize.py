@@ -1,0 +1,101 @@
+"""Pixel optimizers: one objective evaluation per iteration, so iteration counts compare.
+
+  lbfgs   torch's L-BFGS (history 100, no line search), stepped one evaluation at a time
+  adam    Adam in [0, 1] pixel space, the iterate clamped to the box after every step
+  lbfgsb  scipy's L-BFGS-B with the [0, 1] box as bounds (float64 on the host)
+
+`evaluate()` zeroes the gradient, computes the objective at x, backpropagates and returns
+the loss (detached). A non-finite loss under L-BFGS restores the best image so far and
+restarts the optimizer's memory instead of spreading NaNs (the NaN guard).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02, "lbfgsb": None}
+LBFGS_HISTORY = 100
+
+Evaluate = Callable[[], torch.Tensor]
+
+
+def run(name: str, x: torch.Tensor, evaluate: Evaluate, iterations: int, learning_rate: float | None = None,
+        best: torch.Tensor | None = None) -> None:
+    """Optimise x (a leaf tensor requiring grad) in place for `iterations` evaluations."""
+    lr = learning_rate if learning_rate is not None else DEFAULT_LEARNING_RATE[name]
+    if iterations <= 0:
+        return
+    if name == "lbfgs":
+        _lbfgs(x, evaluate, iterations, lr, best)
+    elif name == "adam":
+        _adam(x, evaluate, iterations, lr)
+    elif name == "lbfgsb":
+        _lbfgsb(x, evaluate, iterations)
+    else:
+        raise ValueError(f"unknown optimizer {name!r}")
+
+
+def _new_lbfgs(x: torch.Tensor, lr: float) -> torch.optim.LBFGS:
+    # max_iter=1: one closure call per step(); the tolerances never stop a run early.
+    return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=LBFGS_HISTORY,
+                             tolerance_grad=0.0, tolerance_change=0.0)
+
+
+def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None) -> None:
+    optimizer = _new_lbfgs(x, lr)
+    failures = 0
+    for _ in range(iterations):
+        loss = optimizer.step(evaluate)
+        if math.isfinite(float(loss)):
+            failures = 0
+            continue
+        failures += 1
+        if best is None or failures > 1:
+            raise FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
+        with torch.no_grad():
+            x.copy_(best)
+        optimizer = _new_lbfgs(x, lr)
+
+
+def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float) -> None:
+    optimizer = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
+    for _ in range(iterations):
+        evaluate()
+        optimizer.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+
+
+class _Done(Exception):
+    """Raised inside scipy's callback once the evaluation budget is spent."""
+
+
+def _lbfgsb(x: torch.Tensor, evaluate: Evaluate, iterations: int) -> None:
+    from scipy.optimize import Bounds, minimize
+
+    count = 0
+    shape, dtype = x.shape, x.dtype
+
+    def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+        nonlocal count
+        if count >= iterations:
+            raise _Done
+        count += 1
+        with torch.no_grad():
+            x.copy_(torch.from_numpy(z).view(shape).to(x.device, dtype))
+        loss = evaluate()
+        return float(loss), x.grad.detach().double().cpu().numpy().ravel()
+
+    start = x.detach().double().cpu().numpy().ravel().clip(0, 1)
+    try:
+        result = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=Bounds(np.zeros_like(start), np.ones_like(start)),
+                          options={"maxfun": iterations + 1, "maxiter": iterations, "maxcor": 20,
+                                   "ftol": 0.0, "gtol": 0.0})
+        final = result.x
+    except _Done:
+        return  # x already holds the last evaluated point
+    with torch.no_grad():
+        x.copy_(torch.from_numpy(final).view(shape).to(x.device, dtype))

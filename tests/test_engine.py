@@ -1,0 +1,157 @@
+"""The engine at tiny sizes: optimizers, scales, init, colour, callbacks, interruption, reuse."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gatys
+from gatys import colour
+from gatys.engine import as_image
+from gatys.errors import GatysError
+from gatys.images import resize
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "lbfgsb"])
+def test_each_optimizer_lowers_the_loss(transfer, content_path, style_path, optimizer):
+    result = transfer.run(content_path, style_path, optimizer=optimizer, iterations=12, init="noise")
+    total = result.trace[0]["losses"]["total"]
+    assert len(total) == 12
+    assert min(total[-3:]) < 0.7 * total[0], total
+    assert result.image.shape == (1, 3, 24, 32)
+    assert 0 <= result.image.min() and result.image.max() <= 1
+
+
+def test_multi_scale_runs_each_requested_size(transfer, content_path, style_path):
+    result = transfer.run(content_path, style_path, scales=(24, 32, 40), iterations=(3, 2, 2))
+    assert [scale["shape"] for scale in result.trace] == [[18, 24], [24, 32], [30, 40]]
+    assert [len(scale["losses"]["total"]) for scale in result.trace] == [3, 2, 2]
+    assert result.image.shape == (1, 3, 30, 40)
+    octaves = transfer.run(content_path, style_path, size=96, octaves=3, iterations=1)
+    assert [scale["shape"][1] for scale in octaves.trace] == [24, 48, 96]
+
+
+def test_too_small_an_image_is_a_clear_error(transfer, content_path, style_path):
+    with pytest.raises(GatysError, match="at least 16 px"):
+        transfer.run(content_path, style_path, size=16, iterations=1)
+
+
+def test_later_scales_start_from_the_upsampled_result(transfer, content_path, style_path):
+    seen = []
+    transfer.run(content_path, style_path, scales=(24, 48), iterations=2, init="noise",
+                 callback=lambda p: seen.append((p.scale, p.iteration, p.image.detach().clone())))
+    first_scale_result = seen[1][2]
+    start_of_second = seen[2][2]
+    upsampled = torch.nn.functional.interpolate(first_scale_result, size=start_of_second.shape[-2:], mode="bicubic")
+    # Not the content image and not noise: the previous scale's image, upsampled.
+    assert torch.allclose(start_of_second, upsampled.clamp(0, 1), atol=0.15)
+
+
+@pytest.mark.parametrize("init", ["content", "noise", "style"])
+def test_init_modes(transfer, content_path, style_path, init):
+    first = []
+    transfer.run(content_path, style_path, init=init, iterations=1, callback=lambda p: first.append(p.image.clone()))
+    content = resize(as_image(content_path), 32)
+    if init == "content":
+        torch.testing.assert_close(first[0], content)
+    elif init == "style":
+        torch.testing.assert_close(first[0], resize(as_image(style_path), shape=(24, 32)))
+    else:
+        assert 0.4 < first[0].mean() < 0.6 and first[0].std() > 0.25  # uniform noise
+
+
+def test_noise_init_is_seeded(transfer, content_path, style_path):
+    a = transfer.run(content_path, style_path, init="noise", iterations=3, seed=7).image
+    b = transfer.run(content_path, style_path, init="noise", iterations=3, seed=7).image
+    c = transfer.run(content_path, style_path, init="noise", iterations=3, seed=8).image
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_image_path_init(transfer, content_path, style_path, image_dir):
+    first = []
+    transfer.run(content_path, style_path, init=str(image_dir / "style2.jpg"), iterations=1,
+                 callback=lambda p: first.append(p.image.clone()))
+    torch.testing.assert_close(first[0], resize(as_image(image_dir / "style2.jpg"), shape=(24, 32)))
+
+
+def test_luminance_preservation_keeps_the_content_chroma(transfer, content_path, style_path):
+    result = transfer.run(content_path, style_path, preserve_colors="luminance", iterations=8)
+    content = resize(as_image(content_path), shape=result.image.shape[-2:])
+    out_yiq, content_yiq = colour.rgb_to_yiq(result.image), colour.rgb_to_yiq(content)
+    # I and Q are the content's up to clipping into [0, 1]; Y is not the content's.
+    inside = ((result.image > 0.01) & (result.image < 0.99)).all(dim=1, keepdim=True).expand_as(out_yiq)[:, 1:]
+    assert inside.float().mean() > 0.5
+    torch.testing.assert_close(out_yiq[:, 1:][inside], content_yiq[:, 1:][inside], atol=2e-3, rtol=0)
+    assert (out_yiq[:, :1] - content_yiq[:, :1]).abs().mean() > 0.01
+
+
+def test_histogram_preservation_changes_the_style_colours_not_the_content(transfer, content_path, style_path):
+    plain = transfer.run(content_path, style_path, iterations=6)
+    matched = transfer.run(content_path, style_path, iterations=6, preserve_colors="histogram")
+    assert not torch.allclose(plain.image, matched.image)
+    content = resize(as_image(content_path), shape=matched.image.shape[-2:])
+    # The output's colour mean moves toward the content's, not the style's.
+    style = as_image(style_path)
+    shift_plain = (plain.image.mean((2, 3)) - content.mean((2, 3))).abs().sum()
+    shift_matched = (matched.image.mean((2, 3)) - content.mean((2, 3))).abs().sum()
+    assert shift_matched <= shift_plain + 1e-3 or (style.mean((2, 3)) - content.mean((2, 3))).abs().sum() < 0.05
+
+
+def test_several_styles_with_blend_weights(transfer, content_path, style_path, image_dir):
+    result = transfer.run(content_path, [style_path, image_dir / "style2.jpg"], style_blend_weights=(3, 1),
+                          iterations=3)
+    assert result.config.blend_weights(2) == (0.75, 0.25)
+    with pytest.raises(GatysError, match="blend weights"):
+        transfer.run(content_path, [style_path], style_blend_weights=(1, 2), iterations=1)
+
+
+def test_fusion_of_two_losses_and_adain_target(transfer, content_path, style_path):
+    result = transfer.run(content_path, style_path, style_losses=("gram", "mmd-linear:weight=3,layers=relu1_1+relu2_1"),
+                          content_target="adain", iterations=3)
+    assert len(result.trace[0]["losses"]["total"]) == 3
+
+
+def test_callbacks_see_every_evaluation(transfer, content_path, style_path):
+    events = []
+    transfer.run(content_path, style_path, scales=(24, 32), iterations=(2, 3), callback=events.append)
+    assert [(e.scale, e.iteration, e.done, e.total) for e in events] == [
+        (0, 1, 1, 5), (0, 2, 2, 5), (1, 1, 3, 5), (1, 2, 4, 5), (1, 3, 5, 5)]
+    assert set(events[0].losses) == {"total", "content", "style", "tv"}
+
+
+def test_interrupt_returns_the_best_image_so_far(transfer, content_path, style_path):
+    def stop(progress):
+        if progress.iteration == 4:
+            raise KeyboardInterrupt
+
+    result = transfer.run(content_path, style_path, iterations=50, callback=stop)
+    assert result.interrupted
+    assert len(result.trace[0]["losses"]["total"]) <= 4
+    assert result.image.shape == (1, 3, 24, 32)
+
+
+def test_network_and_style_features_are_reused(transfer, content_path, style_path):
+    transfer.run(content_path, style_path, iterations=1)
+    networks = dict(transfer._networks)
+    cached = len(transfer._style_features)
+    transfer.run(content_path, style_path, iterations=1, style_weight=2.0)
+    assert transfer._networks == networks
+    assert len(transfer._style_features) == cached
+
+
+def test_bad_images_and_settings_are_clear_errors(transfer, content_path, style_path, tmp_path):
+    with pytest.raises(GatysError, match="missing.png"):
+        transfer.run(tmp_path / "missing.png", style_path)
+    with pytest.raises(GatysError, match="optimizer"):
+        gatys.TransferConfig(optimizer="sgd")
+    with pytest.raises(GatysError, match="unknown style loss"):
+        gatys.TransferConfig(style_losses=("grams",))
+    with pytest.raises(GatysError, match="relu6_1"):
+        gatys.TransferConfig(style_layers="relu1_1,relu6_1")
+    with pytest.raises(GatysError, match="tensor"):
+        transfer.run(torch.rand(2, 3, 8, 8), style_path)
+
+
+def test_transfer_function_returns_a_pil_image(content_path, style_path):
+    image = gatys.transfer(content_path, style_path, size=24, iterations=2, precision="fp32", device="cpu")
+    assert image.size == (24, 18) and image.mode == "RGB"
