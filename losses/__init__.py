@@ -11,6 +11,6 @@ from .base import StyleLoss
 from .registry import available, create, describe, parse_spec, register
 
 # Importing the families registers them.
-from . import gram  # noqa: F401,E402
+from . import gram, mmd, moments, wasserstein  # noqa: F401,E402
 
 __all__ = ["StyleLoss", "available", "create", "describe", "parse_spec", "register"]

@@ -19,7 +19,7 @@ from .registry import register
 class GramLoss(StyleLoss):
     """Gatys et al.'s Gram-matrix loss: 1/(4N²)·‖Ĝ_F − Ĝ_S‖²_F (= quadratic-kernel MMD²/(4N²))."""
 
-    default_weight = 1e4
+    default_weight = 5e2
 
     def target(self, feats: torch.Tensor) -> torch.Tensor:
         positions = style_positions(feats)

@@ -1,0 +1,181 @@
+"""Maximum-mean-discrepancy style losses (Li et al., "Demystifying Neural Style Transfer").
+
+Every position's feature vector is a sample; the output's samples f and the style's s are
+compared through a kernel k:
+
+    MMD²_b = mean k(f, f') + mean k(s, s') − 2·mean k(f, s)
+
+  mmd-poly      k = (xᵀy + c)^d       1/(4N²)·MMD²_b   (c = 0, d = 2 is `gram` exactly)
+  mmd-linear    k = xᵀy               1/N·MMD²_b = ‖μ_F − μ_S‖²/N
+  mmd-gaussian  k = exp(−‖x−y‖²/2σ²)  1/N·MMD²         (biased, unbiased or linear-time)
+
+The normalisations are Li et al.'s reference code's (losses-spec.md §2.2): 1/N for the
+linear and Gaussian kernels; for the polynomial kernel their 1/N² times ¼, so that it equals
+Gatys's E_l. Kernel sums over all pairs are exact and tiled (`functional.kernel_sum`), so
+no M×M matrix is held, in the forward or the backward pass.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+
+from .base import StyleLoss
+from .functional import (
+    TILE,
+    GaussianKernel,
+    PolynomialKernel,
+    channel_means,
+    gram_matrix,
+    kernel_mmd,
+    kernel_self_term,
+    mean_squared_distance,
+    position_rows,
+    random_indices,
+    style_positions,
+)
+from .registry import register
+
+
+class MomentTarget(NamedTuple):
+    raw_moment: torch.Tensor  # Ĝ_S = S Sᵀ/M, (C, C)
+    mean: torch.Tensor  # μ_S, (C,)
+
+
+class KernelTarget(NamedTuple):
+    positions: torch.Tensor  # the style's samples as rows, (n, C)
+    self_term: torch.Tensor  # the style-only term of MMD², a constant
+    gammas: torch.Tensor | None = None  # Gaussian kernel bandwidths 1/(2σ²)
+
+
+@register("mmd-poly")
+class PolynomialMMDLoss(StyleLoss):
+    """Polynomial-kernel MMD: 1/(4N²)·MMD²_b with k(x, y) = (xᵀy + c)^d (c = 0, d = 2 is `gram`).
+
+    d = 2 uses the Gram identity MMD²_b = ‖Ĝ_F − Ĝ_S‖²_F + 2c·‖μ_F − μ_S‖² (the c² terms
+    cancel), which costs O(M·N²); any other d sums the kernel exactly over all pairs, in tiles.
+    """
+
+    default_weight = 5e2  # benchmarks/calibrate_weights.py
+
+    def __init__(self, c: float = 0.0, d: int = 2, weight: float | None = None,
+                 layers: Sequence[str] | str | None = None):
+        super().__init__(weight, layers)
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or d != int(d) or d < 1:
+            raise ValueError(f"d must be a positive integer, not {d!r}")
+        self.c = float(c)
+        self.d = int(d)
+        self.kernel = PolynomialKernel(self.c, self.d)
+        self.tile = TILE
+
+    def target(self, feats: torch.Tensor) -> MomentTarget | KernelTarget:
+        positions = style_positions(feats)
+        if self.d == 2:
+            return MomentTarget(positions @ positions.T / positions.shape[1], positions.mean(dim=1))
+        rows = positions.T.contiguous()
+        return KernelTarget(rows, kernel_self_term(rows, self.kernel, "biased", self.tile))
+
+    def forward(self, feats: torch.Tensor, target: MomentTarget | KernelTarget) -> torch.Tensor:
+        channels = feats.shape[1]
+        if self.d == 2:
+            value = (gram_matrix(feats) - target.raw_moment).square().sum()
+            if self.c:
+                value = value + 2 * self.c * (channel_means(feats) - target.mean).square().sum()
+        else:
+            value = sum(kernel_mmd(rows, target.positions, self.kernel, "biased", self.tile, target.self_term)
+                        for rows in position_rows(feats))
+        return value / (4 * channels**2)
+
+    def extra_repr(self) -> str:
+        return f"c={self.c:g}, d={self.d}, {super().extra_repr()}"
+
+
+@register("mmd-linear")
+class LinearMMDLoss(StyleLoss):
+    """Linear-kernel MMD: 1/N·‖μ_F − μ_S‖² (= MMD²_b with k(x, y) = xᵀy): the channel means only."""
+
+    default_weight = 1.2e8  # benchmarks/calibrate_weights.py
+
+    def target(self, feats: torch.Tensor) -> torch.Tensor:
+        return style_positions(feats).mean(dim=1)
+
+    def forward(self, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (channel_means(feats) - target).square().sum() / feats.shape[1]
+
+
+@register("mmd-gaussian")
+class GaussianMMDLoss(StyleLoss):
+    """Gaussian-kernel MMD: 1/N·MMD² with k(x, y) = exp(−‖x − y‖²/(2σ²)), 2σ² = mean ‖s − s'‖² by default.
+
+    sigma      "auto": 2σ² = the mean squared distance between style positions (= 2·tr Σ_S,
+               in closed form; Li et al.'s bandwidth, taken from the style alone so it is a
+               constant of the target); or a number; or a list (sigma=1+2+4, "auto" allowed
+               in it), which sums one kernel per σ.
+    estimator  "biased" (V-statistic, exact over all pairs), "unbiased" (U-statistic) or
+               "linear" (Gretton's linear-time estimator over ⌊M/2⌋ random disjoint quadruples;
+               unbiased, O(M), but random).
+    samples    use that many random positions of the output and of the style (all if None).
+    seed       fixes every random choice: the output's subset and pairing stay fixed until
+               resample(); the style's subset (and pairing) is drawn when the target is made.
+    Normalisation 1/N is Li et al.'s reference code's Z for this kernel (the paper's is unconfirmed).
+    """
+
+    default_weight = 2.7e16  # benchmarks/calibrate_weights.py
+
+    estimators = ("biased", "unbiased", "linear")
+
+    def __init__(self, sigma: float | str | Sequence[float | str] = "auto", estimator: str = "biased",
+                 samples: int | None = None, seed: int = 0, weight: float | None = None,
+                 layers: Sequence[str] | str | None = None):
+        super().__init__(weight, layers)
+        self.sigmas = tuple(sigma) if isinstance(sigma, (list, tuple)) else (sigma,)
+        for value in self.sigmas:
+            if value != "auto" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ValueError(f"sigma must be 'auto', a positive number or a list of these, not {sigma!r}")
+        if estimator not in self.estimators:
+            raise ValueError(f"estimator must be one of {', '.join(self.estimators)}, not {estimator!r}")
+        if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 2):
+            raise ValueError(f"samples must be an integer ≥ 2 or none, not {samples!r}")
+        self.estimator = estimator
+        self.samples = samples
+        self.seed = int(seed)
+        self.tile = TILE
+        self._indices: dict[tuple, torch.Tensor] = {}
+
+    def resample(self, generator: torch.Generator) -> None:
+        self.seed = int(torch.randint(0, 2**62, (), generator=generator))
+        self._indices.clear()
+
+    def _picked(self, rows: torch.Tensor, stream: int) -> torch.Tensor:
+        """rows, or the fixed random subset (or order, for the linear estimator) that the estimator uses."""
+        total = rows.shape[0]
+        if self.estimator != "linear" and (self.samples is None or self.samples >= total):
+            return rows
+        key = (total, stream, rows.device)
+        if key not in self._indices:
+            self._indices[key] = random_indices(total, self.samples, 2 * self.seed + stream).to(rows.device)
+        return rows[self._indices[key]]
+
+    def target(self, feats: torch.Tensor) -> KernelTarget:
+        positions = style_positions(feats)
+        scale = mean_squared_distance(positions).clamp_min(torch.finfo(positions.dtype).eps)  # a constant style
+        gammas = torch.stack([1 / scale if sigma == "auto" else scale.new_tensor(0.5 / sigma**2)
+                              for sigma in self.sigmas])
+        rows = self._picked(positions.T.contiguous(), stream=1)
+        if self.estimator == "linear":
+            self_term = rows.new_zeros(())
+        else:
+            self_term = kernel_self_term(rows, GaussianKernel(gammas), self.estimator, self.tile)
+        return KernelTarget(rows, self_term, gammas)
+
+    def forward(self, feats: torch.Tensor, target: KernelTarget) -> torch.Tensor:
+        kernel = GaussianKernel(target.gammas)
+        value = sum(kernel_mmd(self._picked(rows, stream=0), target.positions, kernel, self.estimator,
+                               self.tile, target.self_term)
+                    for rows in position_rows(feats))
+        return value / feats.shape[1]
+
+    def extra_repr(self) -> str:
+        sigma = "+".join(map(str, self.sigmas))
+        return (f"sigma={sigma}, estimator={self.estimator}, samples={self.samples}, seed={self.seed}, "
+                f"{super().extra_repr()}")
