@@ -170,8 +170,9 @@ class Transfer:
                 shape = tuple(content_scaled.shape[-2:])
                 style_size = max(1, round(size * config.style_scale))
                 styles_scaled = [resize(s, style_size).to(device) for s in styles]
-                for loss in style_losses:
-                    loss.resample(generator)
+                if index:  # the first scale keeps each loss's own seed; later ones redraw
+                    for loss in style_losses:
+                        loss.resample(generator)
                 objective = self._objective(config, network, precision, content_scaled, styles_scaled,
                                             style_losses, blend)
                 x = _initial_image(config, index, x, content_scaled, styles, shape, generator, device)

@@ -50,7 +50,7 @@ class W2Loss(StyleLoss):
     Several styles blend as the mixture's (μ, Ĝ), weights normalised to sum to one.
     """
 
-    default_weight = 6.8e7  # benchmarks/calibrate_weights.py
+    default_weight = 33.0  # benchmarks/calibrate_weights.py
 
     def __init__(self, eps: float = 1e-4, weight: float | None = None, layers: Sequence[str] | str | None = None):
         super().__init__(weight, layers)
@@ -101,7 +101,7 @@ class SlicedWassersteinLoss(StyleLoss):
     target until the directions change, so a forward sorts only the output.
     """
 
-    default_weight = 9.4e7  # benchmarks/calibrate_weights.py
+    default_weight = 66.0  # benchmarks/calibrate_weights.py
 
     def __init__(self, projections: int | None = None, seed: int = 0, weight: float | None = None,
                  layers: Sequence[str] | str | None = None):
