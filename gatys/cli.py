@@ -19,6 +19,7 @@ from .config import FIELDS, TransferConfig, load_toml
 from .device import device_name, resolve_device, resolve_precision
 from .engine import Transfer
 from .errors import GatysError
+from .files import file_sha256
 from .images import check_output_path, load_image, save_image
 
 EXIT_USAGE = 2
@@ -121,8 +122,8 @@ def transfer(ctx, images, output, config_file, **options):
     if save_every:
         callbacks.append(Snapshots(output_path, save_every))
     result = Transfer(config).run(content_image, style_images, callback=callbacks)
-    info = {"content": {"path": content, "sha256": manifest.file_sha256(content)},
-            "styles": [{"path": path, "sha256": manifest.file_sha256(path)} for path in styles]}
+    info = {"content": {"path": content, "sha256": file_sha256(content)},
+            "styles": [{"path": path, "sha256": file_sha256(path)} for path in styles]}
     run_manifest = manifest.build(result, info, output_path)
     save_image(result.image, output_path, metadata={"settings": run_manifest["settings"], "inputs": info,
                                                     "weights": result.weights["name"], "gatys": __version__})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, PngImagePlugin
 
 from .errors import GatysError
+from .files import write_atomically
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 METADATA_KEY = "gatys"
@@ -254,7 +254,7 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike,
     _check_directory(path)
     picture = _writable(image, image_format)
     options = _save_options(image_format, metadata, quality)
-    _write_atomically(path, lambda stream: picture.save(stream, format=image_format, **options))
+    write_atomically(path, lambda stream: picture.save(stream, format=image_format, **options))
     return path
 
 
@@ -282,39 +282,6 @@ def _save_options(image_format: str, metadata: dict | None, quality: int) -> dic
         exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _ASCII_PREFIX + text.encode("ascii")
         options["exif"] = exif
     return options
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Call write(stream) on a temporary file beside `path`, fsync it, then rename it over `path`."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        # os.open with 0o666 lets the umask set the permissions, as for any new file.
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(descriptor, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        temporary.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise GatysError(f"cannot write {path}: {error.strerror or error}") from error
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable where the platform allows it (POSIX); a no-op elsewhere."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def read_metadata(path: str | os.PathLike) -> dict | None:

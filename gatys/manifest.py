@@ -1,17 +1,15 @@
 """The JSON run manifest written beside an output: enough to reproduce and to compare runs."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import platform
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .engine import Result
+from .files import write_atomically
 
 
 def _version(package: str) -> str | None:
@@ -19,14 +17,6 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build(result: Result, inputs: dict[str, Any] | None = None, output: str | Path | None = None) -> dict:
@@ -57,14 +47,6 @@ def manifest_path(output: str | Path) -> Path:
 
 
 def write(manifest: dict, path: str | Path) -> None:
-    """Write JSON atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(manifest, stream, indent=2, default=str)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write the manifest as JSON, atomically."""
+    text = json.dumps(manifest, indent=2, default=str) + "\n"
+    write_atomically(Path(path), lambda stream: stream.write(text.encode()))

