@@ -36,8 +36,43 @@ def position_rows(feats: torch.Tensor) -> torch.Tensor:
 def gram_matrix(feats: torch.Tensor) -> torch.Tensor:
     """Ĝ = F Fᵀ / M per batch item: (B, C, H, W) → (B, C, C), averaged over the M = H·W positions."""
     check_features(feats)
-    flat = _wide(feats).flatten(2)
-    return flat @ flat.transpose(1, 2) / flat.shape[-1]
+    return _Gram.apply(_wide(feats))
+
+
+def _positions_view(feats: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A copy-free 2-D view per batch item: (B, M, C) rows for channels_last memory, else (B, C, M) columns."""
+    if feats.dim() == 4 and not feats.is_contiguous() and feats.is_contiguous(memory_format=torch.channels_last):
+        return feats.permute(0, 2, 3, 1).flatten(1, 2), True
+    return feats.flatten(2), False
+
+
+class _Gram(torch.autograd.Function):
+    """Ĝ = F Fᵀ/M with a one-matmul backward, ∂L/∂F = (g + gᵀ) F / M, in the input's memory layout.
+
+    Autograd's own backward of F @ Fᵀ does two matmuls and a strided add, and a flatten of
+    channels_last features copies them to the other layout and back: together they cost
+    more than the network's backward at 256 px (benchmarks, docs/performance.md).
+    """
+
+    @staticmethod
+    def forward(ctx, feats: torch.Tensor) -> torch.Tensor:
+        flat, rows = _positions_view(feats)
+        ctx.save_for_backward(feats)
+        positions = feats.shape[2] * feats.shape[3]
+        if rows:
+            return flat.transpose(1, 2) @ flat / positions
+        return flat @ flat.transpose(1, 2) / positions
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (feats,) = ctx.saved_tensors
+        flat, rows = _positions_view(feats)
+        symmetric = (grad + grad.transpose(1, 2)) / (feats.shape[2] * feats.shape[3])
+        batch, channels, height, width = feats.shape
+        if rows:
+            return (flat @ symmetric).view(batch, height, width, channels).permute(0, 3, 1, 2)
+        return (symmetric @ flat).view(batch, channels, height, width)
 
 
 def channel_means(feats: torch.Tensor) -> torch.Tensor:

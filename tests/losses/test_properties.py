@@ -91,3 +91,17 @@ def test_resample_draws_a_new_objective(spec):
     before = evaluate(loss, OUTPUT, STYLE).item()
     loss.resample(torch.Generator().manual_seed(0))
     assert evaluate(loss, OUTPUT, STYLE).item() != before
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_channels_last_features_give_the_same_value_and_gradient(name):
+    """The engine feeds channels_last features; layout must not change the result."""
+    loss = losses.create(name)
+    target = loss.target(STYLE)
+    plain = OUTPUT.clone().requires_grad_(True)
+    strided = OUTPUT.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    value, strided_value = loss(plain, target), loss(strided, target)
+    value.backward()
+    strided_value.backward()
+    assert strided_value.item() == pytest.approx(value.item(), rel=1e-12)
+    torch.testing.assert_close(strided.grad, plain.grad, rtol=1e-10, atol=1e-14)

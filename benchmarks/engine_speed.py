@@ -1,0 +1,183 @@
+"""Seconds per objective evaluation of a real transfer, its breakdown, and peak memory.
+
+`measure` runs in a fresh interpreter (measure.isolated), once per size × precision ×
+memory format, on workload.CONTENT and workload.STYLE with the engine's default settings:
+
+  end to end   Transfer.run with a callback that timestamps every evaluation; the median
+               interval after `warmup` evaluations (each interval is one L-BFGS step: the
+               objective, its gradient, the optimizer's update and the engine's bookkeeping)
+  breakdown    on the same Objective that run builds (workload.RecordingTransfer), the median of
+               `repeats` calls of: network forward (Objective.features, timed by wrapping it),
+               losses (the rest of Objective.forward), backward (total.backward()); and, for
+               comparison, the network's forward and backward alone (no losses);
+               optimizer is torch's L-BFGS step with the engine's settings on an x of the image's
+               shape, minus its objective (a cheap ill-conditioned quadratic), with the history the
+               timed intervals had and with a full one (optimize.LBFGS_HISTORY pairs), which is
+               what every step of a long run pays
+  memory       peak over the end-to-end run (measure.PeakMemory); the run is shorter than
+               L-BFGS's history, so the history's full size is reported beside it
+
+`measure_long` is one long end-to-end run (the 1000 evaluations at 512 px asked for on GPUs).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from gatys import optimize
+from gatys.device import resolve_device, resolve_precision
+
+from . import workload
+from .measure import PeakMemory, median, synchronize, timed
+
+
+def measure(size: int, precision: str, memory_format: str, device: str = "auto", evaluations: int = 30,
+            repeats: int = 7, warmup: int = 3) -> dict:
+    config = workload.settings(size, precision, device)
+    target = resolve_device(config.device)
+    with workload.memory_format(memory_format):
+        transfer = workload.prepared(config, memory_format)
+        objective, start = workload.objective_at_start(transfer, workload.CONTENT, workload.STYLE)
+        observed = workload.observe_format(transfer.network(config, target))
+        stamps: list[float] = []
+
+        def stamp(progress) -> None:
+            synchronize(target)
+            stamps.append(time.perf_counter())
+
+        with PeakMemory(target) as memory:
+            began = time.perf_counter()
+            result = transfer.run(workload.CONTENT, workload.STYLE, iterations=evaluations, callback=stamp)
+        intervals = [b - a for a, b in zip(stamps, stamps[1:])]
+        steady = intervals[warmup:] or intervals
+        parts = breakdown(objective, start, target, repeats, warmup=min(warmup, 2))
+    costs = lbfgs_step_costs(tuple(start.shape), target)
+    parts["optimizer"] = median(costs[warmup + 1 : evaluations])  # the history the timed intervals had
+    parts["optimizer_full_history"] = median(costs[optimize.LBFGS_HISTORY + 2 :])
+    if memory_format != observed.get("format"):
+        raise RuntimeError(f"asked for {memory_format}, the network ran {observed}: the memory-format switch "
+                           f"in benchmarks/workload.py no longer matches gatys.engine")
+    pixels = start.shape[-2] * start.shape[-1]
+    history_bytes = 2 * optimize.LBFGS_HISTORY * 3 * pixels * 4
+    return {
+        "size": size,
+        "shape": list(start.shape[-2:]),
+        "precision": resolve_precision(precision, target),
+        "memory_format": memory_format,
+        "observed": observed,
+        "device": result.device,
+        "evaluations": evaluations,
+        "seconds_per_evaluation": median(steady),
+        "first_evaluation_seconds": stamps[0] - began if stamps else None,
+        "mean_seconds_per_evaluation": result.timings["seconds_per_evaluation"][0],
+        "intervals": intervals,
+        "breakdown": parts,
+        "memory": memory.as_dict(),
+        "lbfgs_history_full_bytes": history_bytes,
+        "lbfgs_history_pairs_in_run": min(evaluations - 1, optimize.LBFGS_HISTORY),
+        "layers": list(objective.layers),
+        "style_layers": sorted({layer for term in objective.style_terms for layer in term.layers}),
+        "content_layer": objective.content_layer,
+    }
+
+
+def breakdown(objective, start: torch.Tensor, device: torch.device, repeats: int, warmup: int = 2) -> dict:
+    """Median seconds of the network forward, the losses and the backward pass of one evaluation."""
+    x = start.clone().requires_grad_(True)
+    network_seconds: list[float] = []
+    features = objective.features
+
+    def timed_features(image, layers):
+        began = time.perf_counter()
+        out = features(image, layers)
+        synchronize(device)
+        network_seconds.append(time.perf_counter() - began)
+        return out
+
+    rows = []
+    objective.features = timed_features
+    try:
+        for _ in range(warmup + repeats):
+            x.grad = None
+            synchronize(device)
+            began = time.perf_counter()
+            total, _ = objective(x)
+            synchronize(device)
+            evaluated = time.perf_counter()
+            total.backward()
+            synchronize(device)
+            done = time.perf_counter()
+            rows.append((network_seconds[-1], evaluated - began - network_seconds[-1], done - evaluated))
+    finally:
+        objective.features = features
+    rows = rows[warmup:]
+    parts = {name: median([row[i] for row in rows]) for i, name in enumerate(("forward", "losses", "backward"))}
+    parts["network_alone"] = network_alone_seconds(objective, start, device, repeats, warmup)
+    return parts
+
+
+def network_alone_seconds(objective, start: torch.Tensor, device: torch.device, repeats: int, warmup: int = 2) -> float:
+    """Median seconds of the network's forward and backward alone: the objective's layers, no losses.
+
+    The backward pass gets gradients of ones at every output, in each output's own memory format.
+    """
+    x = start.clone().requires_grad_(True)
+
+    def step() -> None:
+        x.grad = None
+        outputs = list(objective.features(x, objective.layers).values())
+        torch.autograd.backward(outputs, [torch.ones_like(output) for output in outputs])
+
+    return median(timed(step, device, repeats, warmup))
+
+
+def lbfgs_step_costs(shape: tuple[int, ...], device: torch.device,
+                     steps: int = optimize.LBFGS_HISTORY + 12) -> list[float]:
+    """Seconds each L-BFGS step (the engine's settings) spends outside its objective, from an empty history.
+
+    Step k (0-based) works with about k − 1 stored pairs until the history is full.
+    """
+    generator = torch.Generator().manual_seed(0)
+    count = math.prod(shape)
+    # An ill-conditioned quadratic ½·Σ c·x², so every step adds a valid (s, y) pair.
+    curvature = torch.logspace(-4, 0, count)[torch.randperm(count, generator=generator)].view(shape).to(device)
+    x = torch.rand(shape, generator=generator).to(device).requires_grad_(True)
+    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=optimize.LBFGS_HISTORY,
+                                  tolerance_grad=0.0, tolerance_change=0.0)
+    objective_seconds: list[float] = []
+
+    def closure() -> torch.Tensor:
+        began = time.perf_counter()
+        with torch.no_grad():
+            x.grad = curvature * x
+            loss = 0.5 * (x.grad * x).sum()
+        synchronize(device)
+        objective_seconds.append(time.perf_counter() - began)
+        return loss
+
+    step_seconds = timed(lambda: optimizer.step(closure), device, steps, warmup=0)
+    return [step - inner for step, inner in zip(step_seconds, objective_seconds)]
+
+
+def measure_long(size: int, evaluations: int, device: str = "auto") -> dict:
+    """One end-to-end transfer of `evaluations` L-BFGS evaluations with default settings."""
+    config = workload.settings(size, "auto", device, iterations=evaluations)
+    target = resolve_device(config.device)
+    transfer = workload.RecordingTransfer(config)
+    transfer.run(workload.CONTENT, workload.STYLE, iterations=1)  # load the network, warm up
+    with PeakMemory(target) as memory:
+        result = transfer.run(workload.CONTENT, workload.STYLE)
+    return {
+        "size": size,
+        "shape": list(result.image.shape[-2:]),
+        "precision": result.precision,
+        "device": result.device,
+        "evaluations": evaluations,
+        "total_seconds": result.timings["total_seconds"],
+        "optimisation_seconds": result.timings["scale_seconds"][0],
+        "seconds_per_evaluation": result.timings["seconds_per_evaluation"][0],
+        "final_losses": result.final_losses,
+        "memory": memory.as_dict(),
+    }

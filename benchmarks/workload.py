@@ -1,0 +1,97 @@
+"""What every benchmark runs: the sample images, the engine's default settings, and its objective.
+
+The timed transfer is `gatys transfer chelsea.png starry_night.jpg` with default settings
+(Gram loss, relu1_1 … relu5_1 style layers, relu4_2 content layer, L-BFGS) at a given size,
+precision and memory format. Two things the public API does not offer are done here, and
+only here:
+
+  memory_format("contiguous")  the engine always runs the network channels_last on CPU and
+                               CUDA; to measure the alternative this patches the one private
+                               function that picks the format (gatys.engine._memory_format)
+                               and converts the cached network. `observe_format` checks that
+                               the network really ran in the format asked for.
+  RecordingTransfer            keeps the Objective that Transfer.run builds (by wrapping the
+                               private Transfer._objective), so its parts can be timed one by
+                               one and final images can be scored with exactly the run's objective.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+from unittest import mock
+
+import torch
+
+from gatys import Transfer, TransferConfig
+from gatys import engine
+from gatys.device import resolve_device
+from gatys.objective import Objective
+
+IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
+CONTENT = IMAGES / "chelsea.png"
+STYLE = IMAGES / "starry_night.jpg"
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+DEFAULT_MEMORY_FORMAT = "channels_last"  # what the engine uses on CPU and CUDA
+
+
+def settings(size: int, precision: str = "auto", device: str = "auto", iterations: int = 1) -> TransferConfig:
+    """The engine's defaults at one size; everything else as `gatys transfer` would run it."""
+    return TransferConfig(size=size, precision=precision, device=device, iterations=iterations)
+
+
+class RecordingTransfer(Transfer):
+    """A Transfer that keeps the last Objective it built."""
+
+    objective: Objective | None = None
+
+    def _objective(self, *args, **kwargs) -> Objective:
+        self.objective = super()._objective(*args, **kwargs)
+        return self.objective
+
+
+@contextlib.contextmanager
+def memory_format(name: str) -> Iterator[None]:
+    """Run the engine's network in `name` ('contiguous' or 'channels_last') inside the block."""
+    if name not in MEMORY_FORMATS:
+        raise ValueError(f"memory format must be one of {', '.join(MEMORY_FORMATS)}, not {name!r}")
+    if name == DEFAULT_MEMORY_FORMAT:
+        yield
+        return
+    chosen = MEMORY_FORMATS[name]
+    with mock.patch.object(engine, "_memory_format", lambda device: chosen):
+        yield
+
+
+def prepared(config: TransferConfig, memory_format_name: str) -> RecordingTransfer:
+    """A RecordingTransfer whose cached network is already in the memory format asked for."""
+    transfer = RecordingTransfer(config)
+    network = transfer.network(config, resolve_device(config.device))
+    network.to(memory_format=MEMORY_FORMATS[memory_format_name])
+    return transfer
+
+
+def objective_at_start(transfer: RecordingTransfer, content, style, **overrides) -> tuple[Objective, torch.Tensor]:
+    """The objective Transfer.run builds for these inputs and its start image, without evaluating it."""
+    result = transfer.run(content, style, iterations=0, **overrides)
+    device = resolve_device(result.config.device)
+    return transfer.objective, result.image.to(device)
+
+
+def observe_format(network: torch.nn.Module) -> dict:
+    """A dict that the next forward pass fills with the memory format conv1_2's input arrived in.
+
+    conv1_2's input is conv1_1's output, so it shows the format the network actually computes in.
+    """
+    seen: dict = {}
+
+    def hook(module, inputs):
+        if "format" not in seen:
+            tensor = inputs[0]
+            seen["format"] = ("channels_last" if tensor.is_contiguous(memory_format=torch.channels_last)
+                              else "contiguous" if tensor.is_contiguous() else "strided")
+            seen["dtype"] = str(tensor.dtype).replace("torch.", "")
+            handle.remove()
+
+    handle = network.convs["conv1_2"].register_forward_pre_hook(hook)
+    return seen
