@@ -40,7 +40,8 @@ def measure(size: int, precision: str, memory_format: str, device: str = "auto",
     with workload.memory_format(memory_format):
         transfer = workload.prepared(config, memory_format)
         objective, start = workload.objective_at_start(transfer, workload.CONTENT, workload.STYLE)
-        observed = workload.observe_format(transfer.network(config, target))
+        observed = workload.observe_format(transfer.network(config, target,
+                                                            resolve_precision(config.precision, target)))
         stamps: list[float] = []
 
         def stamp(progress) -> None:

@@ -25,7 +25,7 @@ import torch
 
 from gatys import Transfer, TransferConfig
 from gatys import engine
-from gatys.device import resolve_device
+from gatys.device import resolve_device, resolve_precision
 from gatys.objective import Objective
 
 IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
@@ -66,7 +66,8 @@ def memory_format(name: str) -> Iterator[None]:
 def prepared(config: TransferConfig, memory_format_name: str) -> RecordingTransfer:
     """A RecordingTransfer whose cached network is already in the memory format asked for."""
     transfer = RecordingTransfer(config)
-    network = transfer.network(config, resolve_device(config.device))
+    device = resolve_device(config.device)
+    network = transfer.network(config, device, resolve_precision(config.precision, device))
     network.to(memory_format=MEMORY_FORMATS[memory_format_name])
     return transfer
 

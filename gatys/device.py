@@ -82,8 +82,19 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        return platform.processor() or platform.machine()
+        return _cpu_model() or platform.processor() or platform.machine()
     return device.type
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()}, {torch.get_num_threads()} threads"
+    except OSError:
+        pass
+    return None
 
 
 def configure(device: torch.device) -> None:

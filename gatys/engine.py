@@ -107,13 +107,19 @@ class Transfer:
         self._style_features: OrderedDict[tuple, dict] = OrderedDict()
 
     # -- pieces a study or gallery may reuse ------------------------------------------
-    def network(self, config: TransferConfig, device: torch.device) -> VGGFeatures:
-        """The VGG for config's weights and pooling on device, loaded once per process."""
-        key = (config.weights, config.weights_convention, config.pooling, str(device))
+    def network(self, config: TransferConfig, device: torch.device, precision: str = "fp32") -> VGGFeatures:
+        """The VGG for config's weights and pooling on device, loaded once per process.
+
+        For bf16 the convolutions' weights are stored in bf16, so autocast does not cast
+        them again at every evaluation; the input preprocessing stays in float32.
+        """
+        key = (config.weights, config.weights_convention, config.pooling, str(device), precision)
         if key not in self._networks:
             network = load_vgg(config.weights, config.pooling, config.weights_convention).to(device)
             if device.type in ("cuda", "cpu"):
                 network = network.to(memory_format=torch.channels_last)
+            if precision == "bf16":
+                network.convs.to(torch.bfloat16)
             self._networks[key] = network
         return self._networks[key]
 
@@ -147,7 +153,7 @@ class Transfer:
         precision = resolve_precision(config.precision, device)
         configure(device)
         callbacks = [] if callback is None else [callback] if callable(callback) else list(callback)
-        network = self.network(config, device)
+        network = self.network(config, device, precision)
 
         original_content = content_image = as_image(content)
         styles = [as_image(s) for s in (style if isinstance(style, (list, tuple)) else [style])]

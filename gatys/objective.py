@@ -86,8 +86,8 @@ class Objective(nn.Module):
         zero = x.new_zeros(())
         content = zero
         if self.content_weight:
-            content = content_loss(feats[self.content_layer].float() / self.content_scale, self.content_target)
-        style_feats = {layer: feats[layer].float() / self.style_scales.get(layer, 1.0)
+            content = content_loss(_divided(feats[self.content_layer], self.content_scale), self.content_target)
+        style_feats = {layer: _divided(feats[layer], self.style_scales.get(layer, 1.0))
                        for layer in {layer for term in self.style_terms for layer in term.layers}}
         style = sum((term.value(style_feats) for term in self.style_terms), zero)
         tv = tv_loss(x) if self.tv_weight else zero
@@ -98,3 +98,10 @@ class Objective(nn.Module):
         }
         total = parts["content"] + parts["style"] + parts["tv"]
         return total, {name: value.detach() for name, value in parts.items()}
+
+
+def _divided(feats: torch.Tensor, scale: float) -> torch.Tensor:
+    """feats / scale in float32, in one pass over float32 features and two over bf16 ones."""
+    if feats.dtype == torch.float32:
+        return feats * (1.0 / scale)
+    return feats.float().mul_(1.0 / scale)  # in place on the fresh copy: no third tensor
