@@ -27,7 +27,7 @@ from .config import ADAIN_LAYER, TransferConfig, create_style_loss
 from .device import autocast, configure, device_name, resolve_device, resolve_precision
 from .errors import GatysError
 from .images import from_pil, load_image, resize, to_pil
-from .objective import Objective, StyleTerm
+from .objective import Objective, StyleTerm, divide_features
 from .vgg import TORCHVISION_INDEX, VGGFeatures, load_vgg, min_side
 
 ImageLike = Union[str, Path, Image.Image, torch.Tensor]
@@ -226,7 +226,8 @@ class Transfer:
         content_scale = _rms(content_target) if config.normalize_layers else 1.0
         style_scales = {layer: (_blended_rms([f[layer] for f in style_feats], blend) if config.normalize_layers
                                 else 1.0) for layer in style_layers}
-        style_feats = [{layer: f[layer] / style_scales[layer] for layer in style_layers} for f in style_feats]
+        style_feats = [{layer: divide_features(f[layer], style_scales[layer]) for layer in style_layers}
+                       for f in style_feats]
         terms = [StyleTerm.build(loss, loss.layers or config.style_layers, style_feats, blend)
                  for loss in style_losses]
 
@@ -234,7 +235,7 @@ class Transfer:
             with autocast(device, precision):
                 return network(x.contiguous(memory_format=_memory_format(device)), layers)
 
-        return Objective(features, content_layer, content_target / content_scale, terms, config.content_weight,
+        return Objective(features, content_layer, content_target, terms, config.content_weight,
                          config.style_weight, config.tv_weight, content_scale=content_scale, style_scales=style_scales)
 
     def _optimise(self, config: TransferConfig, objective: Objective, x: torch.Tensor, index: int, scales: int,

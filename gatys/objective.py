@@ -69,7 +69,7 @@ class Objective(nn.Module):
         super().__init__()
         self.features = features
         self.content_layer = content_layer
-        self.content_target = content_target
+        self.content_target = divide_features(content_target, content_scale)  # the same rounding as the output's
         self.style_terms = list(style_terms)
         self.content_weight = content_weight
         self.style_weight = style_weight
@@ -86,8 +86,8 @@ class Objective(nn.Module):
         zero = x.new_zeros(())
         content = zero
         if self.content_weight:
-            content = content_loss(_divided(feats[self.content_layer], self.content_scale), self.content_target)
-        style_feats = {layer: _divided(feats[layer], self.style_scales.get(layer, 1.0))
+            content = content_loss(divide_features(feats[self.content_layer], self.content_scale), self.content_target)
+        style_feats = {layer: divide_features(feats[layer], self.style_scales.get(layer, 1.0))
                        for layer in {layer for term in self.style_terms for layer in term.layers}}
         style = sum((term.value(style_feats) for term in self.style_terms), zero)
         tv = tv_loss(x) if self.tv_weight else zero
@@ -100,8 +100,8 @@ class Objective(nn.Module):
         return total, {name: value.detach() for name, value in parts.items()}
 
 
-def _divided(feats: torch.Tensor, scale: float) -> torch.Tensor:
-    """feats / scale in float32, in one pass over float32 features and two over bf16 ones."""
-    if feats.dtype == torch.float32:
+def divide_features(feats: torch.Tensor, scale: float) -> torch.Tensor:
+    """feats / scale in float32 or wider: one pass over float32/64 features, two over bf16 ones."""
+    if feats.dtype in (torch.float32, torch.float64):
         return feats * (1.0 / scale)
     return feats.float().mul_(1.0 / scale)  # in place on the fresh copy: no third tensor

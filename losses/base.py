@@ -66,9 +66,3 @@ def check_features(feats: torch.Tensor, what: str = "features") -> None:
     if not isinstance(feats, torch.Tensor) or feats.dim() != 4:
         shape = tuple(feats.shape) if isinstance(feats, torch.Tensor) else type(feats).__name__
         raise ValueError(f"{what} must be a (B, C, H, W) tensor, got {shape}")
-
-
-def flatten_positions(feats: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) → (B, C, M) with M = H·W positions as columns."""
-    check_features(feats)
-    return feats.flatten(2)
