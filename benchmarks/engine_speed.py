@@ -6,7 +6,7 @@ memory format, on workload.CONTENT and workload.STYLE with the engine's default 
   end to end   Transfer.run with a callback that timestamps every evaluation; the median
                interval after `warmup` evaluations (each interval is one L-BFGS step: the
                objective, its gradient, the optimizer's update and the engine's bookkeeping)
-  breakdown    on the same Objective that run builds (workload.RecordingTransfer), the median of
+  breakdown    on the same Objective that run builds (Transfer.objective), the median of
                `repeats` calls of: network forward (Objective.features, timed by wrapping it),
                losses (the rest of Objective.forward), backward (total.backward()); and, for
                comparison, the network's forward and backward alone (no losses);
@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from gatys import optimize
+from gatys import Transfer, optimize
 from gatys.device import resolve_device, resolve_precision
 
 from . import workload
@@ -166,7 +166,7 @@ def measure_long(size: int, evaluations: int, device: str = "auto") -> dict:
     """One end-to-end transfer of `evaluations` L-BFGS evaluations with default settings."""
     config = workload.settings(size, "auto", device, iterations=evaluations)
     target = resolve_device(config.device)
-    transfer = workload.RecordingTransfer(config)
+    transfer = Transfer(config)
     transfer.run(workload.CONTENT, workload.STYLE, iterations=1)  # load the network, warm up
     with PeakMemory(target) as memory:
         result = transfer.run(workload.CONTENT, workload.STYLE)

@@ -3,7 +3,7 @@
 For each content × style pair, one default-settings transfer (`gatys transfer` at the size
 and iteration count given) in fp32 and one in bf16. Both final images are then scored by
 the same float32 objective, the one Transfer.run builds for that pair in fp32
-(workload.RecordingTransfer): relative differences of the content and style losses, and the
+(Transfer.score): relative differences of the content and style losses, and the
 PSNR between the two images (next to the PSNR between the fp32 result and the content image,
 which shows how far stylisation moved the pixels). The bf16 objective's own score of the bf16
 image is kept too: the error of evaluating in bf16. A grid PNG shows, per pair, the content,
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from gatys.device import resolve_device
+from gatys import Transfer
 from gatys.images import load_image, resize, to_pil
 
 from . import workload
@@ -33,17 +33,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if error == 0 else 10 * math.log10(1 / error)
 
 
-def score(transfer: workload.RecordingTransfer, content: Path, style: Path, image: torch.Tensor,
-          precision: str) -> dict[str, float]:
+def score(transfer: Transfer, content: Path, style: Path, image: torch.Tensor, precision: str) -> dict[str, float]:
     """The weighted content, style and tv losses of image under the run's objective at `precision`."""
-    objective, _ = workload.objective_at_start(transfer, content, style, precision=precision)
-    device = resolve_device(transfer.config.device)
-    with torch.no_grad():
-        total, parts = objective(image.to(device))
-    return {"total": total.item(), **{name: value.item() for name, value in parts.items()}}
+    return transfer.score(image, content, style, precision=precision)
 
 
-def compare_pair(transfer: workload.RecordingTransfer, content: Path, style: Path,
+def compare_pair(transfer: Transfer, content: Path, style: Path,
                  iterations: int) -> tuple[dict, tuple[torch.Tensor, ...]]:
     """The comparison's record, and the images a grid row shows (content, style, fp32, bf16)."""
     results = {precision: transfer.run(content, style, precision=precision, iterations=iterations)
@@ -96,7 +91,7 @@ def grid(rows: list[tuple[torch.Tensor, ...]], path: Path) -> None:
 
 def run(size: int, iterations: int, device: str = "auto", contents=CONTENTS, styles=STYLES,
         image_path: Path | None = None) -> dict:
-    transfer = workload.RecordingTransfer(workload.settings(size, "auto", device, iterations))
+    transfer = Transfer(workload.settings(size, "auto", device, iterations))
     compared = [compare_pair(transfer, workload.IMAGES / c, workload.IMAGES / s, iterations)
                 for c in contents for s in styles]
     pairs = [record for record, _ in compared]

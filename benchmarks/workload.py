@@ -2,7 +2,7 @@
 
 The timed transfer is `gatys transfer chelsea.png starry_night.jpg` with default settings
 (Gram loss, relu1_1 … relu5_1 style layers, relu4_2 content layer, L-BFGS) at a given size,
-precision and memory format. Two things the public API does not offer are done here, and
+precision and memory format. One thing the public API does not offer is done here, and
 only here:
 
   memory_format("contiguous")  the engine always runs the network channels_last on CPU and
@@ -10,9 +10,8 @@ only here:
                                function that picks the format (gatys.engine._memory_format)
                                and converts the cached network. `observe_format` checks that
                                the network really ran in the format asked for.
-  RecordingTransfer            keeps the Objective that Transfer.run builds (by wrapping the
-                               private Transfer._objective), so its parts can be timed one by
-                               one and final images can be scored with exactly the run's objective.
+The objective a run optimises comes from the public Transfer.objective, so its parts can be
+timed one by one and final images scored (Transfer.score) with exactly the run's objective.
 """
 from __future__ import annotations
 
@@ -26,6 +25,8 @@ import torch
 from gatys import Transfer, TransferConfig
 from gatys import engine
 from gatys.device import resolve_device, resolve_precision
+from gatys.engine import as_image
+from gatys.images import resize
 from gatys.objective import Objective
 
 IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
@@ -38,16 +39,6 @@ DEFAULT_MEMORY_FORMAT = "channels_last"  # what the engine uses on CPU and CUDA
 def settings(size: int, precision: str = "auto", device: str = "auto", iterations: int = 1) -> TransferConfig:
     """The engine's defaults at one size; everything else as `gatys transfer` would run it."""
     return TransferConfig(size=size, precision=precision, device=device, iterations=iterations)
-
-
-class RecordingTransfer(Transfer):
-    """A Transfer that keeps the last Objective it built."""
-
-    objective: Objective | None = None
-
-    def _objective(self, *args, **kwargs) -> Objective:
-        self.objective = super()._objective(*args, **kwargs)
-        return self.objective
 
 
 @contextlib.contextmanager
@@ -63,20 +54,20 @@ def memory_format(name: str) -> Iterator[None]:
         yield
 
 
-def prepared(config: TransferConfig, memory_format_name: str) -> RecordingTransfer:
-    """A RecordingTransfer whose cached network is already in the memory format asked for."""
-    transfer = RecordingTransfer(config)
+def prepared(config: TransferConfig, memory_format_name: str) -> Transfer:
+    """A Transfer whose cached network is already in the memory format asked for."""
+    transfer = Transfer(config)
     device = resolve_device(config.device)
     network = transfer.network(config, device, resolve_precision(config.precision, device))
     network.to(memory_format=MEMORY_FORMATS[memory_format_name])
     return transfer
 
 
-def objective_at_start(transfer: RecordingTransfer, content, style, **overrides) -> tuple[Objective, torch.Tensor]:
-    """The objective Transfer.run builds for these inputs and its start image, without evaluating it."""
-    result = transfer.run(content, style, iterations=0, **overrides)
-    device = resolve_device(result.config.device)
-    return transfer.objective, result.image.to(device)
+def objective_at_start(transfer: Transfer, content, style, **overrides) -> tuple[Objective, torch.Tensor]:
+    """The objective Transfer.run builds for these inputs and its start image (the content), unevaluated."""
+    objective = transfer.objective(content, style, **overrides)
+    start = resize(as_image(content), shape=objective.image_shape)
+    return objective, start.to(objective.content_target.device)
 
 
 def observe_format(network: torch.nn.Module) -> dict:

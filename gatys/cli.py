@@ -60,35 +60,50 @@ def cli():
 
 @cli.command()
 @click.argument("images", nargs=-1, metavar="CONTENT STYLE [STYLE...]")
-@click.option("-o", "--output", help="Output image (.png, .jpg, .webp). Default: OUTPUT next to CONTENT as CONTENT_stylised.png.")
+@click.option("-o", "--output",
+              help="Output image (.png, .jpg, .webp). Default: CONTENT_stylised.png beside CONTENT.")
 @click.option("--config", "config_file", help="TOML file with any of these options (flags given here win).")
 @click.option("--size", type=int, help="Longest side of the output in pixels.  [default: 512]")
-@click.option("--octaves", type=int, help="Number of scales, each twice the last, ending at --size.  [default: 1]")
-@click.option("--scales", callback=_csv(int), help="Explicit coarse-to-fine sizes, e.g. 256,512,1024 (overrides --size).")
-@click.option("--iterations", callback=_csv(int), help="Evaluations per scale: one number, or one per scale.  [default: 500]")
-@click.option("--optimizer", type=click.Choice(["lbfgs", "adam", "lbfgsb"]), help="Pixel optimiser.  [default: lbfgs]")
+@click.option("--octaves", type=int,
+              help="Number of scales, each twice the last, ending at --size.  [default: 1]")
+@click.option("--scales", callback=_csv(int),
+              help="Explicit coarse-to-fine sizes, e.g. 256,512,1024 (overrides --size).")
+@click.option("--iterations", callback=_csv(int),
+              help="Evaluations per scale: one number, or one per scale.  [default: 500]")
+@click.option("--optimizer", type=click.Choice(["lbfgs", "adam", "lbfgsb"]),
+              help="Pixel optimiser.  [default: lbfgs]")
 @click.option("--learning-rate", type=float, help="Step size (adam: 0.02 in [0,1] pixel units; lbfgs: 1).")
-@click.option("--loss", "style_losses", multiple=True, help="Style loss spec, repeatable for fusion: gram, 'moments:weight=0.5', 'mmd-gaussian:sigma=auto'. See `gatys losses`.  [default: gram]")
-@click.option("--style-layers", callback=_csv(str), help="Style layers.  [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]")
+@click.option("--loss", "style_losses", multiple=True,
+              help="Style loss spec, repeatable for fusion: gram, 'moments:weight=0.5', 'mmd-gaussian:sigma=auto'. See `gatys losses`.  [default: gram]")
+@click.option("--style-layers", callback=_csv(str),
+              help="Style layers.  [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]")
 @click.option("--style-weight", type=float, help="Global multiplier of all style losses.  [default: 1]")
-@click.option("--style-blend-weights", callback=_csv(float), help="Weights of several style images, e.g. 0.7,0.3.  [default: equal]")
+@click.option("--style-blend-weights", callback=_csv(float),
+              help="Weights of several style images, e.g. 0.7,0.3.  [default: equal]")
 @click.option("--style-scale", type=float, help="Style image size relative to the output size.  [default: 1]")
 @click.option("--content-layer", help="Content layer.  [default: relu4_2]")
 @click.option("--content-weight", type=float, help="Weight of the content loss.  [default: 1]")
-@click.option("--content-target", type=click.Choice(["features", "adain"]), help="features: match f(content); adain: match AdaIN(f(content), f(style)) at relu4_1.  [default: features]")
+@click.option("--content-target", type=click.Choice(["features", "adain"]),
+              help="features: match f(content); adain: match AdaIN(f(content), f(style)) at relu4_1.  [default: features]")
 @click.option("--tv-weight", type=float, help="Total-variation smoothing weight.  [default: 0.001]")
-@click.option("--normalize-layers/--no-normalize-layers", default=None, help="Divide each layer's features by the style's RMS activation.  [default: on]")
+@click.option("--normalize-layers/--no-normalize-layers", default=None,
+              help="Divide each layer's features by the style's RMS activation.  [default: on]")
 @click.option("--init", help="Start image: content, noise, style or an image path.  [default: content]")
 @click.option("--seed", type=int, help="Seed for noise init and sampling losses.  [default: 0]")
-@click.option("--preserve-colors", type=click.Choice(["none", "luminance", "histogram"]), help="Keep the content's colours.  [default: none]")
-@click.option("--resample/--no-resample", default=None, help="Adam only: redraw sampling losses' random choices every step.")
+@click.option("--preserve-colors", type=click.Choice(["none", "luminance", "histogram"]),
+              help="Keep the content's colours.  [default: none]")
+@click.option("--resample/--no-resample", default=None,
+              help="Adam only: redraw sampling losses' random choices every step.")
 @click.option("--weights", help="VGG19 weights: caffe, torchvision or a state-dict path.  [default: caffe]")
-@click.option("--weights-convention", type=click.Choice(["caffe", "torchvision"]), help="Input convention of a state-dict path.  [default: torchvision]")
+@click.option("--weights-convention", type=click.Choice(["caffe", "torchvision"]),
+              help="Input convention of a state-dict path.  [default: torchvision]")
 @click.option("--pooling", type=click.Choice(["max", "avg"]), help="VGG pooling.  [default: max]")
 @click.option("--device", help="auto, cpu, cuda, cuda:N or mps.  [default: auto]")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="Network precision; auto picks bf16 where the hardware is fast at it.  [default: auto]")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+              help="Network precision; auto picks bf16 where the hardware is fast at it.  [default: auto]")
 @click.option("--save-every", type=int, help="Save a snapshot every N evaluations.  [default: never]")
-@click.option("--manifest/--no-manifest", default=None, help="Write OUTPUT.json with settings, versions, losses and timings.  [default: on]")
+@click.option("--manifest/--no-manifest", default=None,
+              help="Write OUTPUT.json with settings, versions, losses and timings.  [default: on]")
 @click.option("-q", "--quiet", is_flag=True, default=None, help="No progress output.")
 @click.pass_context
 def transfer(ctx, images, output, config_file, **options):

@@ -148,20 +148,9 @@ class Transfer:
     def run(self, content: ImageLike, style: ImageLike | Sequence[ImageLike], *,
             callback: Callback | Sequence[Callback] | None = None, **overrides) -> Result:
         """Stylise content with one or more styles; overrides replace config fields for this run."""
-        config = self.config.replace(**overrides) if overrides else self.config
-        device = resolve_device(config.device)
-        precision = resolve_precision(config.precision, device)
-        configure(device)
+        config, device, precision, network = self._setup(overrides)
         callbacks = [] if callback is None else [callback] if callable(callback) else list(callback)
-        network = self.network(config, device, precision)
-
-        original_content = content_image = as_image(content)
-        styles = [as_image(s) for s in (style if isinstance(style, (list, tuple)) else [style])]
-        if not styles:
-            raise GatysError("at least one style image is needed")
-        blend = config.blend_weights(len(styles))
-        content_image, styles = _colour_inputs(config.preserve_colors, content_image, styles)
-        style_losses = [create_style_loss(spec) for spec in config.style_losses]
+        original_content, content_image, styles, blend, style_losses = _inputs(config, content, style)
         generator = torch.Generator().manual_seed(config.seed)
 
         sizes = config.scale_sizes()
@@ -204,6 +193,39 @@ class Transfer:
             interrupted=interrupted,
         )
 
+    def objective(self, content: ImageLike, style: ImageLike | Sequence[ImageLike], *, size: int | None = None,
+                  **overrides) -> Objective:
+        """The objective run() optimises at its last scale (or at longest side `size`).
+
+        For studies: score any image with exactly the losses, targets and weights of a run.
+        """
+        config, device, precision, network = self._setup(overrides)
+        _, content_image, styles, blend, style_losses = _inputs(config, content, style)
+        size = size or config.scale_sizes()[-1]
+        content_scaled = resize(content_image, size).to(device)
+        styles_scaled = [resize(s, max(1, round(size * config.style_scale))).to(device) for s in styles]
+        return self._objective(config, network, precision, content_scaled, styles_scaled, style_losses, blend)
+
+    def score(self, image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike],
+              **overrides) -> dict[str, float]:
+        """The weighted losses (total, content, style, tv) of an image under the objective at its size."""
+        picture = as_image(image)
+        config = self.config.replace(**overrides) if overrides else self.config
+        objective = self.objective(content, style, size=max(picture.shape[-2:]), **overrides)
+        if config.preserve_colors == "luminance":
+            picture = colour.grey_to_rgb(colour.luminance(picture))
+        picture = resize(picture, shape=objective.image_shape)  # a no-op unless rounding differs
+        with torch.no_grad():
+            total, parts = objective(picture.to(objective.content_target.device))
+        return {"total": total.item(), **{name: value.item() for name, value in parts.items()}}
+
+    def _setup(self, overrides: dict) -> tuple[TransferConfig, torch.device, str, VGGFeatures]:
+        config = self.config.replace(**overrides) if overrides else self.config
+        device = resolve_device(config.device)
+        precision = resolve_precision(config.precision, device)
+        configure(device)
+        return config, device, precision, self.network(config, device, precision)
+
     def _objective(self, config: TransferConfig, network: VGGFeatures, precision: str,
                    content: torch.Tensor, styles: list[torch.Tensor], style_losses: list,
                    blend: Sequence[float]) -> Objective:
@@ -236,7 +258,8 @@ class Transfer:
                 return network(x.contiguous(memory_format=_memory_format(device)), layers)
 
         return Objective(features, content_layer, content_target, terms, config.content_weight,
-                         config.style_weight, config.tv_weight, content_scale=content_scale, style_scales=style_scales)
+                         config.style_weight, config.tv_weight, content_scale=content_scale, style_scales=style_scales,
+                         image_shape=tuple(content.shape[-2:]))
 
     def _optimise(self, config: TransferConfig, objective: Objective, x: torch.Tensor, index: int, scales: int,
                   state: "_RunState", style_losses: list, generator: torch.Generator) -> torch.Tensor:
@@ -350,6 +373,18 @@ class _RunState:
             "evaluations": evaluations,
             "seconds_per_evaluation": [s / n if n else None for s, n in zip(self._scale_seconds, evaluations)],
         }
+
+
+def _inputs(config: TransferConfig, content: ImageLike, style: ImageLike | Sequence[ImageLike]):
+    """The images and losses of a run: (original content, content, styles, blend weights, style losses)."""
+    original_content = as_image(content)
+    styles = [as_image(s) for s in (style if isinstance(style, (list, tuple)) else [style])]
+    if not styles:
+        raise GatysError("at least one style image is needed")
+    blend = config.blend_weights(len(styles))
+    content_image, styles = _colour_inputs(config.preserve_colors, original_content, styles)
+    style_losses = [create_style_loss(spec) for spec in config.style_losses]
+    return original_content, content_image, styles, blend, style_losses
 
 
 def _colour_inputs(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):

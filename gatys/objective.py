@@ -65,7 +65,8 @@ class Objective(nn.Module):
 
     def __init__(self, features: Features, content_layer: str, content_target: torch.Tensor,
                  style_terms: Sequence[StyleTerm], content_weight: float, style_weight: float, tv_weight: float,
-                 content_scale: float = 1.0, style_scales: dict[str, float] | None = None):
+                 content_scale: float = 1.0, style_scales: dict[str, float] | None = None,
+                 image_shape: tuple[int, int] | None = None):
         super().__init__()
         self.features = features
         self.content_layer = content_layer
@@ -76,6 +77,7 @@ class Objective(nn.Module):
         self.tv_weight = tv_weight
         self.content_scale = content_scale
         self.style_scales = style_scales or {}
+        self.image_shape = image_shape  # (H, W) of the images it scores, where the engine knows it
         needed = {content_layer} if content_weight else set()
         for term in self.style_terms:
             needed.update(term.layers)

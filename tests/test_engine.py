@@ -155,3 +155,18 @@ def test_bad_images_and_settings_are_clear_errors(transfer, content_path, style_
 def test_transfer_function_returns_a_pil_image(content_path, style_path):
     image = gatys.transfer(content_path, style_path, size=24, iterations=2, precision="fp32", device="cpu")
     assert image.size == (24, 18) and image.mode == "RGB"
+
+
+def test_objective_and_score_reproduce_the_run(transfer, content_path, style_path):
+    """Studies score images with exactly a run's objective: its last loss is the score of its last image.
+
+    Adam keeps the iterate in [0, 1], as images are; L-BFGS's may leave it, and scoring clamps.
+    """
+    seen = []
+    result = transfer.run(content_path, style_path, iterations=4, optimizer="adam",
+                          callback=lambda p: seen.append(p.image.detach().clone()))
+    scores = transfer.score(seen[-1], content_path, style_path)
+    assert scores["total"] == pytest.approx(result.trace[0]["losses"]["total"][-1], rel=1e-5)
+    assert transfer.score(resize(as_image(content_path), 32), content_path, style_path)["content"] == 0
+    objective = transfer.objective(content_path, style_path, size=48)
+    assert objective.image_shape == (36, 48)
