@@ -27,6 +27,7 @@ from .config import ADAIN_LAYER, TransferConfig, create_style_loss
 from .device import autocast, configure, device_name, resolve_device, resolve_precision
 from .errors import GatysError
 from .images import from_pil, load_image, resize, to_pil
+from .norm import adain
 from .objective import Objective, StyleTerm, divide_features
 from .vgg import TORCHVISION_INDEX, VGGFeatures, load_vgg, min_side
 
@@ -161,16 +162,12 @@ class Transfer:
         interrupted = False
         try:
             for index, size in enumerate(sizes):
-                content_scaled = resize(content_image, size).to(device)
-                shape = tuple(content_scaled.shape[-2:])
-                style_size = max(1, round(size * config.style_scale))
-                styles_scaled = [resize(s, style_size).to(device) for s in styles]
                 if index:  # the first scale keeps each loss's own seed; later ones redraw
                     for loss in style_losses:
                         loss.resample(generator)
-                objective = self._objective(config, network, precision, content_scaled, styles_scaled,
-                                            style_losses, blend)
-                x = _initial_image(config, index, x, content_scaled, styles, shape, generator, device)
+                objective, content_scaled = self._objective_at(size, config, network, precision, content_image,
+                                                               styles, style_losses, blend)
+                x = _initial_image(config, index, x, content_scaled, styles, objective.image_shape, generator, device)
                 x = self._optimise(config, objective, x, index, len(sizes), state, style_losses, generator)
                 result_image = x
         except KeyboardInterrupt:
@@ -199,12 +196,10 @@ class Transfer:
 
         For studies: score any image with exactly the losses, targets and weights of a run.
         """
-        config, device, precision, network = self._setup(overrides)
+        config, _, precision, network = self._setup(overrides)
         _, content_image, styles, blend, style_losses = _inputs(config, content, style)
         size = size or config.scale_sizes()[-1]
-        content_scaled = resize(content_image, size).to(device)
-        styles_scaled = [resize(s, max(1, round(size * config.style_scale))).to(device) for s in styles]
-        return self._objective(config, network, precision, content_scaled, styles_scaled, style_losses, blend)
+        return self._objective_at(size, config, network, precision, content_image, styles, style_losses, blend)[0]
 
     def score(self, image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike],
               **overrides) -> dict[str, float]:
@@ -226,6 +221,17 @@ class Transfer:
         configure(device)
         return config, device, precision, self.network(config, device, precision)
 
+    def _objective_at(self, size: int, config: TransferConfig, network: VGGFeatures, precision: str,
+                      content: torch.Tensor, styles: list[torch.Tensor], style_losses: list,
+                      blend: Sequence[float]) -> tuple[Objective, torch.Tensor]:
+        """The objective at one scale (longest side `size`), and the content resized to it."""
+        device = next(network.parameters()).device
+        content_scaled = resize(content, size).to(device)
+        style_size = max(1, round(size * config.style_scale))
+        styles_scaled = [resize(style, style_size).to(device) for style in styles]
+        objective = self._objective(config, network, precision, content_scaled, styles_scaled, style_losses, blend)
+        return objective, content_scaled
+
     def _objective(self, config: TransferConfig, network: VGGFeatures, precision: str,
                    content: torch.Tensor, styles: list[torch.Tensor], style_losses: list,
                    blend: Sequence[float]) -> Objective:
@@ -242,8 +248,6 @@ class Transfer:
         style_feats = [self.style_features(network, s, sorted(style_layers), precision) for s in styles]
         content_target = self.features(network, content, [content_layer], precision)[content_layer]
         if config.content_target == "adain":
-            from .norm import adain
-
             content_target = sum(w * adain(content_target, feats[ADAIN_LAYER]) for w, feats in zip(blend, style_feats))
         content_scale = _rms(content_target) if config.normalize_layers else 1.0
         style_scales = {layer: (_blended_rms([f[layer] for f in style_feats], blend) if config.normalize_layers
