@@ -39,11 +39,11 @@ def test_later_scales_start_from_the_upsampled_result(transfer, content_path, st
     seen = []
     transfer.run(content_path, style_path, scales=(24, 48), iterations=2, init="noise",
                  callback=lambda p: seen.append((p.scale, p.iteration, p.image.detach().clone())))
-    first_scale_result = seen[1][2]
     start_of_second = seen[2][2]
-    upsampled = torch.nn.functional.interpolate(first_scale_result, size=start_of_second.shape[-2:], mode="bicubic")
-    # Not the content image and not noise: the previous scale's image, upsampled.
-    assert torch.allclose(start_of_second, upsampled.clamp(0, 1), atol=0.15)
+    # Exactly the bicubic upsample of the first scale's best image (one of its two evaluations).
+    upsampled = [torch.nn.functional.interpolate(image, size=start_of_second.shape[-2:], mode="bicubic",
+                                                 align_corners=False).clamp(0, 1) for _, _, image in seen[:2]]
+    assert min((start_of_second - candidate).abs().max() for candidate in upsampled) < 1e-6
 
 
 @pytest.mark.parametrize("init", ["content", "noise", "style"])
@@ -85,16 +85,19 @@ def test_luminance_preservation_keeps_the_content_chroma(transfer, content_path,
     assert (out_yiq[:, :1] - content_yiq[:, :1]).abs().mean() > 0.01
 
 
-def test_histogram_preservation_changes_the_style_colours_not_the_content(transfer, content_path, style_path):
-    plain = transfer.run(content_path, style_path, iterations=6)
-    matched = transfer.run(content_path, style_path, iterations=6, preserve_colors="histogram")
-    assert not torch.allclose(plain.image, matched.image)
-    content = resize(as_image(content_path), shape=matched.image.shape[-2:])
-    # The output's colour mean moves toward the content's, not the style's.
-    style = as_image(style_path)
-    shift_plain = (plain.image.mean((2, 3)) - content.mean((2, 3))).abs().sum()
-    shift_matched = (matched.image.mean((2, 3)) - content.mean((2, 3))).abs().sum()
-    assert shift_matched <= shift_plain + 1e-3 or (style.mean((2, 3)) - content.mean((2, 3))).abs().sum() < 0.05
+def test_histogram_preservation_keeps_the_content_colours(transfer, content_path, tmp_path):
+    """A red style pulls a plain transfer's colours toward red; matched to the content first, it does not."""
+    red = torch.zeros(1, 3, 40, 40)
+    red[:, 0] = 0.9
+    red[:, 1:] = torch.rand(1, 2, 40, 40, generator=torch.Generator().manual_seed(0)) * 0.2
+    style = tmp_path / "red.png"
+    gatys.save_image(red, style)
+    plain = transfer.run(content_path, style, iterations=15)
+    matched = transfer.run(content_path, style, iterations=15, preserve_colors="histogram")
+    content_mean = resize(as_image(content_path), 32).mean((2, 3))
+    assert (plain.image.mean((2, 3)) - content_mean).abs().sum() > 0.1  # the style's red came in
+    assert (matched.image.mean((2, 3)) - content_mean).abs().sum() < 0.3 * (
+        plain.image.mean((2, 3)) - content_mean).abs().sum()
 
 
 def test_several_styles_with_blend_weights(transfer, content_path, style_path, image_dir):
