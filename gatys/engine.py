@@ -345,7 +345,7 @@ class _RunState:
     def record(self, x: torch.Tensor, total: torch.Tensor, parts: dict, index: int, scales: int) -> None:
         # Best image without a host sync: select on the device.
         better = total < self.best_loss
-        self.best.copy_(torch.where(better, x.detach(), self.best))
+        torch.where(better, x.detach(), self.best, out=self.best)  # in place: no image-sized temporary
         self.best_loss = torch.where(better, total, self.best_loss)
         losses = {"total": total, **parts}
         self._records.append(torch.stack([losses[name].float() for name in LOSS_PARTS]))

@@ -173,3 +173,14 @@ def test_objective_and_score_reproduce_the_run(transfer, content_path, style_pat
     assert transfer.score(resize(as_image(content_path), 32), content_path, style_path)["content"] == 0
     objective = transfer.objective(content_path, style_path, size=48)
     assert objective.image_shape == (36, 48)
+
+
+def test_the_result_is_the_best_image_evaluated(transfer, content_path, style_path):
+    """Adam with a large step makes the loss jump about; the result is the lowest-loss image, not the last."""
+    seen = []
+    result = transfer.run(content_path, style_path, optimizer="adam", learning_rate=0.5, iterations=6, init="noise",
+                          callback=lambda p: seen.append(p.image.detach().clone()))
+    totals = result.trace[0]["losses"]["total"]
+    best = min(range(len(totals)), key=totals.__getitem__)
+    assert best != len(totals) - 1  # else the test could not tell best from last
+    assert torch.equal(result.image, seen[best].clamp(0, 1))
