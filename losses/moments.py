@@ -4,7 +4,8 @@
 
 Li et al.'s reference code (`bn_loss.py`) has no eps; here a small one (1e-5, the instance-norm
 convention) keeps the gradient of σ finite where a channel is constant, which dead ReLU
-channels are. At the scale of VGG features (σ in the tens) it changes nothing measurable.
+channels are. At the scale of VGG features (σ of order 1 after the engine's layer normalisation,
+tens in raw Caffe features) it changes nothing measurable.
 """
 from __future__ import annotations
 
