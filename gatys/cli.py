@@ -109,6 +109,9 @@ def cli():
 def transfer(ctx, images, output, config_file, **options):
     """Paint CONTENT in the style of STYLE (several styles are blended)."""
     settings = load_toml(config_file) if config_file else {}
+    if "loss" in settings:  # the TOML key of --loss, as in the CLI
+        losses_given = settings.pop("loss")
+        settings["style_losses"] = [losses_given] if isinstance(losses_given, str) else losses_given
     unknown = sorted(set(settings) - FIELDS - RUN_KEYS)
     if unknown:
         raise GatysError(f"config {config_file}: unknown key {', '.join(unknown)}")
