@@ -125,8 +125,8 @@ def transfer(ctx, images, output, config_file, **options):
     styles = [styles] if isinstance(styles, str) else list(styles or [])
     if not content or not styles:
         raise GatysError("give a CONTENT image and at least one STYLE image (gatys transfer CONTENT STYLE -o OUT.png)")
-    output = output or settings.pop("output", None) or str(Path(content).with_name(Path(content).stem + "_stylised.png"))
-    settings.pop("output", None)
+    configured_output = settings.pop("output", None)
+    output = output or configured_output or str(Path(content).with_name(Path(content).stem + "_stylised.png"))
     save_every = settings.pop("save_every", None) or 0
     quiet = bool(settings.pop("quiet", None))
     write_manifest = settings.pop("manifest", None) is not False

@@ -172,7 +172,9 @@ class Transfer:
                 result_image = x
         except KeyboardInterrupt:
             interrupted = True
-            result_image = state.best_image() if state.best_image() is not None else x
+            result_image = state.best_image()
+            if result_image is None:
+                result_image = x
         if result_image is None:
             result_image = resize(content_image, sizes[0])
         image = result_image.detach().float().clamp(0, 1).cpu().contiguous(memory_format=torch.contiguous_format)
@@ -249,8 +251,8 @@ class Transfer:
         content_target = self.features(network, content, [content_layer], precision)[content_layer]
         if config.content_target == "adain":
             content_target = sum(w * adain(content_target, feats[ADAIN_LAYER]) for w, feats in zip(blend, style_feats))
-        content_scale = _rms(content_target) if config.normalize_layers else 1.0
-        style_scales = {layer: (_blended_rms([f[layer] for f in style_feats], blend) if config.normalize_layers
+        content_scale = _rms([content_target]) if config.normalize_layers else 1.0
+        style_scales = {layer: (_rms([f[layer] for f in style_feats], blend) if config.normalize_layers
                                 else 1.0) for layer in style_layers}
         style_feats = [{layer: divide_features(f[layer], style_scales[layer]) for layer in style_layers}
                        for f in style_feats]
@@ -296,13 +298,11 @@ def _check_size(what: str, image: torch.Tensor, layers: Sequence[str]) -> None:
                          f"{max(layers, key=TORCHVISION_INDEX.__getitem__)}: each side must be at least {smallest} px")
 
 
-def _rms(feats: torch.Tensor) -> float:
-    """Root mean square activation; a floor keeps an all-zero (dead) layer from dividing by zero."""
-    return max(feats.float().square().mean().sqrt().item(), 1e-8)
+def _rms(feats: Sequence[torch.Tensor], weights: Sequence[float] = (1.0,)) -> float:
+    """Root mean square activation over feature maps, each weighted (styles by their blend weight).
 
-
-def _blended_rms(feats: Sequence[torch.Tensor], weights: Sequence[float]) -> float:
-    """RMS over the styles' positions, each style weighted by its blend weight."""
+    A floor keeps an all-zero (dead) layer from dividing by zero.
+    """
     return max(sum(w * f.float().square().mean().item() for f, w in zip(feats, weights)) ** 0.5, 1e-8)
 
 

@@ -78,10 +78,8 @@ class Objective(nn.Module):
         self.content_scale = content_scale
         self.style_scales = style_scales or {}
         self.image_shape = image_shape  # (H, W) of the images it scores, where the engine knows it
-        needed = {content_layer} if content_weight else set()
-        for term in self.style_terms:
-            needed.update(term.layers)
-        self.layers = sorted(needed)
+        self.style_layers = sorted({layer for term in self.style_terms for layer in term.layers})
+        self.layers = sorted({*self.style_layers, *([content_layer] if content_weight else [])})
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = self.features(x, self.layers)
@@ -90,7 +88,7 @@ class Objective(nn.Module):
         if self.content_weight:
             content = content_loss(divide_features(feats[self.content_layer], self.content_scale), self.content_target)
         style_feats = {layer: divide_features(feats[layer], self.style_scales.get(layer, 1.0))
-                       for layer in {layer for term in self.style_terms for layer in term.layers}}
+                       for layer in self.style_layers}
         style = sum((term.value(style_feats) for term in self.style_terms), zero)
         tv = tv_loss(x) if self.tv_weight else zero
         parts = {
