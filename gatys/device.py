@@ -7,8 +7,6 @@ losses are always reduced in float32 outside the autocast region.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import platform
 
 import torch
@@ -105,24 +103,3 @@ def configure(device: torch.device) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    elif device.type == "cpu":
-        keep_freed_memory()
-
-
-@functools.lru_cache(maxsize=1)
-def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed blocks for reuse instead of handing them back to the kernel.
-
-    By default every tensor over a few MiB is a fresh mmap, so each evaluation re-faults
-    the same feature maps page by page (thousands of faults per evaluation, ~5 % of an
-    fp32 evaluation at 256 px: docs/performance.md). This is what PyTorch's CUDA caching
-    allocator does on GPUs and what jemalloc/tcmalloc are preloaded for on CPUs. False
-    where the C library is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4  # glibc's <malloc.h>
-    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
