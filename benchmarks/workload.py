@@ -71,19 +71,21 @@ def objective_at_start(transfer: Transfer, content, style, **overrides) -> tuple
 
 
 def observe_format(network: torch.nn.Module) -> dict:
-    """A dict that the next forward pass fills with the memory format conv1_2's input arrived in.
+    """A dict that the next forward pass fills with the memory format and dtype of its first feature map.
 
-    conv1_2's input is conv1_1's output, so it shows the format the network actually computes in.
+    The features are what the network computes, so they show the format it actually runs in.
     """
     seen: dict = {}
+    forward = network.forward
 
-    def hook(module, inputs):
-        if "format" not in seen:
-            tensor = inputs[0]
-            seen["format"] = ("channels_last" if tensor.is_contiguous(memory_format=torch.channels_last)
-                              else "contiguous" if tensor.is_contiguous() else "strided")
-            seen["dtype"] = str(tensor.dtype).replace("torch.", "")
-            handle.remove()
+    def observed(x, layers):
+        features = forward(x, layers)
+        tensor = next(iter(features.values()))
+        seen["format"] = ("channels_last" if tensor.is_contiguous(memory_format=torch.channels_last)
+                          else "contiguous" if tensor.is_contiguous() else "strided")
+        seen["dtype"] = str(tensor.dtype).replace("torch.", "")
+        network.forward = forward
+        return features
 
-    handle = network.convs["conv1_2"].register_forward_pre_hook(hook)
+    network.forward = observed
     return seen

@@ -29,13 +29,14 @@ def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def _flipped_transpose(conv: nn.Conv2d) -> torch.Tensor:
-    """W̃ for the input gradient, cached on the module until its weight changes."""
+    """W̃ for the input gradient in the weight's memory layout, cached on the module until the weight changes."""
     weight = conv.weight
-    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+    layout = torch.channels_last if weight.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, layout)
     cached = getattr(conv, "_flipped_transpose", None)
     if cached is None or cached[0] != key:
         with torch.inference_mode(False):  # a normal tensor, usable by autograd after an inference-mode first call
-            flipped = weight.detach().transpose(0, 1).flip(2, 3).contiguous(memory_format=torch.channels_last)
+            flipped = weight.detach().transpose(0, 1).flip(2, 3).contiguous(memory_format=layout)
         cached = (key, flipped)
         conv._flipped_transpose = cached
     return cached[1]

@@ -6,13 +6,14 @@
 
 where w_k are the normalised style blend weights (a loss may fold them into one target
 through `blend()`). Targets are computed once per scale; forward only runs the network
-on x. Losses are reduced in float32 outside any autocast region.
+on x. Losses are reduced in float32 or wider, whatever the features' dtype.
 
 Layer normalisation: F_l is divided by a fixed per-layer scale s_l (the engine passes
 the style's RMS activation at each style layer, the content target's RMS at the
 content layer), so every layer and every weight source (Caffe 0–255 inputs,
 torchvision's standardised ones) presents unit-scale features to the losses. The
-losses' formulas are applied exactly to the rescaled features.
+losses' formulas are applied exactly to the rescaled features, through each loss's
+`scaled(F, s, T)`, which the Gram loss implements without dividing the map itself.
 """
 from __future__ import annotations
 
@@ -52,11 +53,12 @@ class StyleTerm:
                     targets[layer] = list(zip(blend_weights, per_style))
         return cls(loss, tuple(layers), targets)
 
-    def value(self, feats: dict) -> torch.Tensor:
+    def value(self, feats: dict, scales: dict[str, float]) -> torch.Tensor:
+        """The weighted loss of the features, each layer's divided by its scale."""
         total = 0.0
         for layer in self.layers:
             for weight, target in self.targets[layer]:
-                total = total + weight * self.loss(feats[layer], target)
+                total = total + weight * self.loss.scaled(feats[layer], scales.get(layer, 1.0), target)
         return self.loss.weight / len(self.layers) * total
 
 
@@ -87,9 +89,7 @@ class Objective(nn.Module):
         content = zero
         if self.content_weight:
             content = content_loss(divide_features(feats[self.content_layer], self.content_scale), self.content_target)
-        style_feats = {layer: divide_features(feats[layer], self.style_scales.get(layer, 1.0))
-                       for layer in self.style_layers}
-        style = sum((term.value(style_feats) for term in self.style_terms), zero)
+        style = sum((term.value(feats, self.style_scales) for term in self.style_terms), zero)
         tv = tv_loss(x) if self.tv_weight else zero
         parts = {
             "content": self.content_weight * content,

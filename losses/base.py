@@ -46,6 +46,14 @@ class StyleLoss(nn.Module):
         """The loss of feats (B, C, H, W) against a target, summed over the batch."""
         raise NotImplementedError
 
+    def scaled(self, feats: torch.Tensor, scale: float, target: Target) -> torch.Tensor:
+        """forward(feats / scale, target): how the engine applies its layer normalisation.
+
+        A loss whose statistics scale exactly overrides this to skip the division, a pass
+        over the whole feature map each way (the Gram loss: Ĝ(F/s) = Ĝ(F)/s²).
+        """
+        return self(feats if scale == 1.0 else feats * (1.0 / scale), target)
+
     def blend(self, targets: Sequence[Target], weights: Sequence[float]) -> Target | None:
         """One target equivalent to Σ_k w_k·L(x, T_k), or None when there is none.
 

@@ -26,6 +26,12 @@ class GramLoss(StyleLoss):
         return positions @ positions.T / positions.shape[1]
 
     def forward(self, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        channels = feats.shape[1]
-        diff = gram_matrix(feats) - target
-        return diff.square().sum() / (4 * channels**2)
+        return _loss(gram_matrix(feats), target)
+
+    def scaled(self, feats: torch.Tensor, scale: float, target: torch.Tensor) -> torch.Tensor:
+        return _loss(gram_matrix(feats) * (1.0 / scale**2), target)
+
+
+def _loss(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    channels = gram.shape[-1]
+    return (gram - target).square().sum() / (4 * channels**2)

@@ -54,4 +54,4 @@ def test_style_term_blend_is_the_weighted_sum_of_losses():
     loss = losses.create("gram", weight=1.0)
     term = StyleTerm.build(loss, ["a"], feats, [0.5, 0.3, 0.2])
     expected = sum(w * loss(x["a"], loss.target(f["a"])) for w, f in zip([0.5, 0.3, 0.2], feats))
-    torch.testing.assert_close(term.value(x), expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(term.value(x, {}), expected, rtol=1e-12, atol=0)

@@ -105,3 +105,17 @@ def test_channels_last_features_give_the_same_value_and_gradient(name):
     strided_value.backward()
     assert strided_value.item() == pytest.approx(value.item(), rel=1e-12)
     torch.testing.assert_close(strided.grad, plain.grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scaled_is_the_loss_of_divided_features(name):
+    """The engine's layer normalisation goes through scaled(); an override must equal the division."""
+    loss = losses.create(name)
+    target = loss.target(STYLE / 2.5)
+    direct = OUTPUT.clone().requires_grad_(True)
+    scaled = OUTPUT.clone().requires_grad_(True)
+    value, scaled_value = loss(direct / 2.5, target), loss.scaled(scaled, 2.5, target)
+    value.backward()
+    scaled_value.backward()
+    assert scaled_value.item() == pytest.approx(value.item(), rel=1e-12)
+    torch.testing.assert_close(scaled.grad, direct.grad, rtol=1e-10, atol=1e-14)
