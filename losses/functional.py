@@ -75,12 +75,15 @@ class _Gram(torch.autograd.Function):
         (feats,) = ctx.saved_tensors
         flat, rows = _positions_view(feats)
         symmetric = ((grad + grad.transpose(1, 2)) / (feats.shape[2] * feats.shape[3])).to(feats.dtype)
-        batch, channels, height, width = feats.shape
-        if rows:
-            return _stacked([item @ weights for item, weights in zip(flat, symmetric)]).view(
-                batch, height, width, channels).permute(0, 3, 1, 2)
-        return _stacked([weights @ item for item, weights in zip(flat, symmetric)]).view(
-            batch, channels, height, width)
+        # Written into a tensor of feats' own layout, not returned as a view of one, so autograd
+        # can add the network's gradient into it in place.
+        result = torch.empty_like(feats)
+        for item, weights, out in zip(flat, symmetric, _positions_view(result)[0]):
+            if rows:
+                torch.mm(item, weights, out=out)
+            else:
+                torch.mm(weights, item, out=out)
+        return result
 
 
 def _stacked(items: list[torch.Tensor]) -> torch.Tensor:
