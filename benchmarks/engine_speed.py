@@ -10,7 +10,7 @@ memory format, on workload.CONTENT and workload.STYLE with the engine's default 
                `repeats` calls of: network forward (Objective.features, timed by wrapping it),
                losses (the rest of Objective.forward), backward (total.backward()); and, for
                comparison, the network's forward and backward alone (no losses);
-               optimizer is torch's L-BFGS step with the engine's settings on an x of the image's
+               optimizer is the engine's L-BFGS step (gatys/lbfgs.py) on an x of the image's
                shape, minus its objective (a cheap ill-conditioned quadratic), with the history the
                timed intervals had and with a full one (optimize.LBFGS_HISTORY pairs), which is
                what every step of a long run pays
@@ -145,8 +145,7 @@ def lbfgs_step_costs(shape: tuple[int, ...], device: torch.device,
     # An ill-conditioned quadratic ½·Σ c·x², so every step adds a valid (s, y) pair.
     curvature = torch.logspace(-4, 0, count)[torch.randperm(count, generator=generator)].view(shape).to(device)
     x = torch.rand(shape, generator=generator).to(device).requires_grad_(True)
-    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=optimize.LBFGS_HISTORY,
-                                  tolerance_grad=0.0, tolerance_change=0.0)
+    optimizer = optimize.LBFGS(x, lr=1.0, history=optimize.LBFGS_HISTORY)
     objective_seconds: list[float] = []
 
     def closure() -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Pixel optimizers: one objective evaluation per iteration, so iteration counts compare.
 
-  lbfgs   torch's L-BFGS (history 100, no line search), stepped one evaluation at a time
+  lbfgs   L-BFGS (history 100, no line search) stepped one evaluation at a time: torch's
+          iterates, computed in the compact form (gatys/lbfgs.py)
   adam    Adam in [0, 1] pixel space, the iterate clamped to the box after every step
   lbfgsb  scipy's L-BFGS-B with the [0, 1] box as bounds (float64 on the host)
 
@@ -15,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+from .lbfgs import LBFGS
 
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02, "lbfgsb": None}
 LBFGS_HISTORY = 100
@@ -38,14 +41,9 @@ def run(name: str, x: torch.Tensor, evaluate: Evaluate, iterations: int, learnin
         raise ValueError(f"unknown optimizer {name!r}")
 
 
-def _new_lbfgs(x: torch.Tensor, lr: float) -> torch.optim.LBFGS:
-    # max_iter=1: one closure call per step(); the tolerances never stop a run early.
-    return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=LBFGS_HISTORY,
-                             tolerance_grad=0.0, tolerance_change=0.0)
-
-
 def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None) -> None:
-    optimizer = _new_lbfgs(x, lr)
+    history = min(LBFGS_HISTORY, iterations)  # a short run never stores more pairs than it has steps
+    optimizer = LBFGS(x, lr, history)
     failures = 0
     for _ in range(iterations):
         loss = optimizer.step(evaluate)
@@ -57,7 +55,7 @@ def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best
             raise FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
         with torch.no_grad():
             x.copy_(best)
-        optimizer = _new_lbfgs(x, lr)
+        optimizer = LBFGS(x, lr, history)
 
 
 def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float) -> None:

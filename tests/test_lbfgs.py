@@ -1,0 +1,92 @@
+"""gatys.lbfgs against torch.optim.LBFGS: the same iterates, in float64, step by step."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gatys.lbfgs import LBFGS
+
+
+def quadratic(x: torch.Tensor) -> torch.Tensor:
+    curvature = torch.logspace(-2, 1, x.numel(), dtype=x.dtype).view_as(x)
+    return 0.5 * (curvature * (x - 0.3) ** 2).sum()
+
+
+def wavy(x: torch.Tensor) -> torch.Tensor:
+    """Non-convex: steps across negative curvature give pairs with sᵀy < 0, which L-BFGS skips."""
+    return (torch.sin(3 * x) + 0.1 * x**2).sum()
+
+
+def trajectories(function, steps: int, history: int, lr: float):
+    generator = torch.Generator().manual_seed(0)
+    start = 0.2 + 0.6 * torch.rand(3, 4, 5, generator=generator, dtype=torch.float64)  # where sin(3x) is concave
+    ours, theirs = start.clone().requires_grad_(), start.clone().requires_grad_()
+    optimizer = LBFGS(ours, lr=lr, history=history)
+    reference = torch.optim.LBFGS([theirs], lr=lr, max_iter=1, history_size=history,
+                                  tolerance_grad=0.0, tolerance_change=0.0)
+
+    def closure(x):
+        def evaluate():
+            x.grad = None
+            loss = function(x)
+            loss.backward()
+            return loss.detach()
+        return evaluate
+
+    path, reference_path = [], []
+    for _ in range(steps):
+        optimizer.step(closure(ours))
+        reference.step(closure(theirs))
+        path.append(ours.detach().clone())
+        reference_path.append(theirs.detach().clone())
+    return optimizer, path, reference_path
+
+
+@pytest.mark.parametrize("history", [100, 4])  # 4: the memory wraps around many times
+def test_same_iterates_as_torch_on_a_quadratic(history):
+    _, path, reference = trajectories(quadratic, steps=40, history=history, lr=1.0)
+    for ours, theirs in zip(path, reference):
+        torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-11)
+    assert quadratic(path[-1]) < 1e-3 * quadratic(path[0])
+
+
+def test_same_iterates_as_torch_where_curvature_pairs_are_skipped():
+    optimizer, path, reference = trajectories(wavy, steps=40, history=100, lr=0.5)
+    for ours, theirs in zip(path, reference):
+        torch.testing.assert_close(ours, theirs, rtol=1e-8, atol=1e-10)
+    assert len(optimizer.order) < 39  # 39 pairs were offered: some had sᵀy ≤ 0 and were skipped
+    assert wavy(path[-1]) < wavy(path[0])
+
+
+def test_float32_state_stays_on_the_tensor_and_lowers_the_loss():
+    x = torch.full((2, 3), 2.0, requires_grad=True)
+    optimizer = LBFGS(x, history=3)
+
+    def evaluate():
+        x.grad = None
+        loss = quadratic(x)
+        loss.backward()
+        return loss.detach()
+
+    first = evaluate().item()
+    for _ in range(10):
+        optimizer.step(evaluate)
+    assert optimizer.pairs.dtype == torch.float32 and evaluate().item() < 1e-2 * first
+
+
+def test_no_move_along_an_ascent_direction(monkeypatch):
+    """Like torch (gtd > 0: break), a non-descent direction is not followed."""
+    x = torch.full((2, 3), 2.0, requires_grad=True)
+    optimizer = LBFGS(x)
+
+    def evaluate():
+        x.grad = None
+        loss = quadratic(x)
+        loss.backward()
+        return loss.detach()
+
+    optimizer.step(evaluate)
+    moved = x.detach().clone()
+    monkeypatch.setattr(optimizer, "_direction", lambda grad: grad.clone())
+    optimizer.step(evaluate)
+    assert torch.equal(x.detach(), moved)
