@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv import conv_relu, fusable
+from .cpu_layers import conv_relu, fusable, max_pool_2x2
 from .errors import GatysError
 from .files import file_sha256
 
@@ -230,7 +230,7 @@ class VGGFeatures(nn.Module):
                 if x is not fused:  # in place: the conv output was asked for and is kept as it was
                     x = F.relu(x, inplace=LAYERS[TORCHVISION_INDEX[name] - 1] not in wanted)
             elif self.pooling == "max":
-                x = F.max_pool2d(x, 2, 2)
+                x = max_pool_2x2(x) if x.device.type == "cpu" else F.max_pool2d(x, 2, 2)
             else:
                 x = F.avg_pool2d(x, 2, 2)
             if name in wanted:

@@ -1,4 +1,4 @@
-"""The fused conv + ReLU of the CPU path against plain autograd (gatys/conv.py)."""
+"""The CPU fast paths of the network against plain autograd: fused conv + ReLU, 2×2 max-pool (gatys/cpu_layers.py)."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gatys.conv import conv_relu, fusable
+from gatys.cpu_layers import conv_relu, fusable, max_pool_2x2
 
 
 def _conv(in_channels: int, out_channels: int, dtype: torch.dtype) -> nn.Conv2d:
@@ -70,3 +70,21 @@ def test_only_frozen_3x3_convs_on_the_cpu_are_fused():
     assert not fusable(_conv(3, 4, torch.float32).requires_grad_(True), x)
     assert not fusable(nn.Conv2d(3, 4, 1).requires_grad_(False), x)
     assert not fusable(nn.Conv2d(3, 4, 3, padding=1, stride=2).requires_grad_(False), x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_max_pool_matches_torch_on_odd_sizes(dtype, layout):
+    x = torch.randn(2, 5, 9, 12, dtype=torch.float64).to(dtype).contiguous(memory_format=layout).requires_grad_()
+    upstream = torch.randn(2, 5, 4, 6).to(dtype).contiguous(memory_format=layout)
+    pooled = max_pool_2x2(x)
+    (grad,) = torch.autograd.grad(pooled, x, upstream)
+    reference = F.max_pool2d(x, 2, 2)
+    (reference_grad,) = torch.autograd.grad(reference, x, upstream)
+    assert torch.equal(pooled, reference) and torch.equal(grad, reference_grad)
+    assert grad.is_contiguous(memory_format=layout)
+
+
+def test_max_pool_gradcheck():
+    x = torch.randn(1, 3, 7, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(max_pool_2x2, (x,))
