@@ -77,7 +77,7 @@ def measure(size: int, precision: str, memory_format: str, device: str = "auto",
         "breakdown": parts,
         "memory": memory.as_dict(),
         "lbfgs_history_full_bytes": history_bytes,
-        "lbfgs_history_pairs_in_run": min(evaluations - 1, optimize.LBFGS_HISTORY),
+        "lbfgs_history_pairs_in_run": min(evaluations, optimize.LBFGS_HISTORY),  # its buffer's slots
         "layers": list(objective.layers),
         "style_layers": sorted({layer for term in objective.style_terms for layer in term.layers}),
         "content_layer": objective.content_layer,

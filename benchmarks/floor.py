@@ -6,9 +6,9 @@ FLOPs are counted from the layer shapes (a multiply-add is 2 FLOPs):
   conv backward         the same again per conv: the gradient is needed with respect to the
                         input only (the weights never require grad), and that is a transposed
                         3×3 conv of the same size; conv1_1's input gradient (the pixels) included
-  not counted           bias, ReLU, pooling and their backward (elementwise, < 1 % at VGG sizes),
-                        and the losses, listed separately (Gram: F·Fᵀ forward and (Ĝ − A)·F
-                        backward, 4·N²·M per style layer, about 5 % of the network)
+  the Gram losses       F·Fᵀ forward and F·(g + gᵀ) backward, 4·N²·M per style layer, about 5 % of
+                        the network: matrix products an evaluation must do, so part of its floor
+  not counted           bias, ReLU, pooling and their backward (elementwise, < 1 % of the FLOPs)
 
 The throughput is the best of several timings of one large conv (256 → 256 channels, 3×3,
 128×128, batch 1) at each precision and memory format, forward and input-gradient; the floor
