@@ -2,7 +2,7 @@
 
 Times are wall clock (time.perf_counter), with the device synchronised before each reading
 on CUDA; callers take the median after warm-up. Peak memory of a region is, on the CPU, the
-process's resident-set high-water mark (getrusage ru_maxrss), reset at the start of the region
+process's resident-set high-water mark (VmHWM in /proc/self/status), reset at the start of the region
 by writing 5 to /proc/self/clear_refs (Linux ≥ 4.0; elsewhere the mark counts from process
 start and the result says so); on CUDA it is torch.cuda.max_memory_allocated.
 
@@ -74,6 +74,18 @@ def _reset_resident_peak() -> bool:
 
 
 def _resident_peak_bytes() -> int:
+    """The process's peak RSS since the last reset: VmHWM where Linux has it, else ru_maxrss.
+
+    ru_maxrss is no use in a child: Linux seeds it at exec with the RSS of the process that
+    spawned it (the suite's parent, hundreds of MiB), and clear_refs does not reset that part.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
@@ -106,7 +118,7 @@ class PeakMemory:
             self.peak = _resident_peak_bytes()
 
     def as_dict(self) -> dict:
-        kind = "cuda max_memory_allocated" if self.device.type == "cuda" else "process peak RSS (ru_maxrss)"
+        kind = "cuda max_memory_allocated" if self.device.type == "cuda" else "process peak RSS (VmHWM)"
         return {"kind": kind, "start_bytes": self.start, "peak_bytes": self.peak,
                 "delta_bytes": self.peak - self.start, "peak_reset_at_start": self.reset}
 
