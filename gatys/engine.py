@@ -111,8 +111,8 @@ class Transfer:
     def network(self, config: TransferConfig, device: torch.device, precision: str = "fp32") -> VGGFeatures:
         """The VGG for config's weights and pooling on device, loaded once per process.
 
-        For bf16 the convolutions' weights are stored in bf16, so autocast does not cast
-        them again at every evaluation; the input preprocessing stays in float32.
+        For bf16 the convolutions' weights are stored in bf16 and the network runs in bf16
+        after its float32 preprocessing; nothing is re-cast at every evaluation.
         """
         key = (config.weights, config.weights_convention, config.pooling, str(device), precision)
         if key not in self._networks:

@@ -7,7 +7,8 @@ preprocessing here so nothing else knows about it:
   torchvision  torchvision's IMAGENET1K_V1 weights (RGB, ImageNet mean/std); downloads once
   a path       a .pth / .safetensors state dict in torchvision's key layout
 Layer names follow the paper: conv1_1, relu1_1, …, pool5. The network runs only up to
-the deepest layer asked for.
+the deepest layer asked for, in the dtype of its weights (bf16 ones run in bf16); on the
+CPU each conv + ReLU whose conv output is not asked for runs fused (gatys/cpu_layers.py).
 """
 from __future__ import annotations
 
@@ -227,7 +228,7 @@ class VGGFeatures(nn.Module):
                 else:
                     x = conv(x)
             elif name.startswith("relu"):
-                if x is not fused:  # in place: the conv output was asked for and is kept as it was
+                if x is not fused:  # not already applied with its conv; in place unless the conv output is kept
                     x = F.relu(x, inplace=LAYERS[TORCHVISION_INDEX[name] - 1] not in wanted)
             elif self.pooling == "max":
                 x = max_pool_2x2(x) if x.device.type == "cpu" else F.max_pool2d(x, 2, 2)

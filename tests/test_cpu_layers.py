@@ -88,3 +88,4 @@ def test_max_pool_matches_torch_on_odd_sizes(dtype, layout):
 def test_max_pool_gradcheck():
     x = torch.randn(1, 3, 7, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(max_pool_2x2, (x,))
+

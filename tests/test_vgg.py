@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from scipy.signal import correlate
 
@@ -148,3 +149,24 @@ def test_torchvision_weights_offline_error_says_what_to_do(monkeypatch, tmp_path
     weight_source.cache_clear()
     with pytest.raises(GatysError, match="put vgg19-dcbb9e9d.pth into"):
         weight_source("torchvision")
+
+
+def test_cpu_fast_path_matches_the_plain_path_other_devices_take(monkeypatch):
+    """GPUs run plain conv, ReLU and max_pool2d: the same features and input gradient as the CPU fast path."""
+    caffe = load_vgg("caffe").to(memory_format=torch.channels_last)
+    layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_2"]
+    image = torch.rand(1, 3, 40, 48)
+
+    def features_and_gradient():
+        x = image.clone().requires_grad_()
+        feats = caffe(x, layers)
+        sum(value.square().mean() for value in feats.values()).backward()
+        return feats, x.grad
+
+    fast, fast_grad = features_and_gradient()
+    monkeypatch.setattr(gatys.vgg, "fusable", lambda conv, x: False)
+    monkeypatch.setattr(gatys.vgg, "max_pool_2x2", lambda x: F.max_pool2d(x, 2, 2))
+    plain, plain_grad = features_and_gradient()
+    for layer in layers:  # float32 sums in another order: agreement to ~1e-5 of each map's scale
+        torch.testing.assert_close(fast[layer], plain[layer], rtol=0, atol=1e-5 * plain[layer].abs().max().item())
+    torch.testing.assert_close(fast_grad, plain_grad, rtol=0, atol=1e-5 * plain_grad.abs().max().item())
