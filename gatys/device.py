@@ -1,8 +1,10 @@
 """Device and precision choice: detect what is fast, never guess.
 
-bf16 autocast runs the network's convolutions in bfloat16 where the hardware has fast
-bf16 matrix units (CUDA GPUs that support bf16; CPUs with AMX or AVX-512-BF16); the
-losses are always reduced in float32 outside the autocast region.
+Precision bf16 runs the network in bfloat16 where the hardware has fast bf16 matrix
+units (CUDA GPUs that support bf16; CPUs with AMX or AVX-512-BF16): its weights are
+stored in bf16 (Transfer.network) and it computes in its weights' dtype, inside an
+autocast region that then has nothing left to cast. The losses are always reduced in
+float32.
 """
 from __future__ import annotations
 
