@@ -94,7 +94,7 @@ def _stacked(items: list[torch.Tensor]) -> torch.Tensor:
 @contextlib.contextmanager
 def _exact_bf16_products(dtype: torch.dtype):
     """For float32 copies of bf16 values, let oneDNN multiply them in bf16 (the products are exact,
-    the sums stay float32), which is 2–3× faster on CPUs with bf16 units; otherwise a no-op."""
+    the sums stay float32), which is 2–4× faster on CPUs with bf16 units; otherwise a no-op."""
     matmul = getattr(torch.backends.mkldnn, "matmul", None)
     if dtype != torch.bfloat16 or matmul is None or not hasattr(matmul, "fp32_precision"):
         yield
