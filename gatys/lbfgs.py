@@ -10,7 +10,8 @@ Wright eq. 7.24):
 
 where R is the upper triangle of SᵀY (pairs oldest first), D its diagonal and
 γ = sᵀy / yᵀy of the newest pair. One matrix product gives Sᵀg, Yᵀg and the new y's
-inner products with the stored pairs at once; the m×m algebra runs in float64 on the host.
+inner products with the stored pairs at once; they and the step's scalars reach the host
+in one transfer, and the m×m algebra runs there in float64.
 With a full history a step costs 25–30 % less than torch's loop (both read the pairs
 twice; docs/performance.md); the iterates agree to rounding (tests/test_lbfgs.py).
 """
@@ -24,7 +25,12 @@ CURVATURE_FLOOR = 1e-10  # torch's: a pair with sᵀy at or below it is not stor
 
 
 class LBFGS:
-    """step(evaluate) evaluates the objective at x (filling x.grad), then moves x in place."""
+    """step(evaluate) evaluates the objective at x (filling x.grad), then moves x in place.
+
+    A step reads the device once: every number the host needs (the loss, the new pair's
+    inner products, the products with the stored pairs) comes back in one transfer, and
+    the directional derivative is derived from them instead of read back.
+    """
 
     def __init__(self, x: torch.Tensor, lr: float = 1.0, history: int = 100):
         self.x = x
@@ -40,53 +46,65 @@ class LBFGS:
         self.previous_grad: torch.Tensor | None = None
 
     @torch.no_grad()
-    def step(self, evaluate: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def step(self, evaluate: Callable[[], torch.Tensor]) -> float:
+        """One evaluation and one move; returns the loss at the evaluated point (a float)."""
         with torch.enable_grad():
             loss = evaluate()
         grad = self.x.grad.reshape(-1)
-        if not grad.any():  # a stationary point: torch stops here too
-            return loss
         if self.direction is None:
-            direction = -grad
-            step_size = min(1.0, 1.0 / float(grad.abs().sum())) * self.lr
+            numbers = torch.stack([loss.float().reshape(()), grad.dot(grad), grad.abs().sum()]).double().cpu()
+            value, gg, l1 = numbers.tolist()
+            direction, slope = -grad, -gg
+            step_size = min(1.0, 1.0 / l1) * self.lr if l1 else 0.0
         else:
-            direction = self._direction(grad)
+            value, gg, direction, slope = self._direction(loss, grad)
             step_size = self.lr
+        if gg == 0:  # a stationary point: torch stops here too
+            return value
         self.previous_grad = grad.clone()
         self.direction, self.step_size = direction, step_size
-        if float(grad.dot(direction)) <= 0:  # not a descent direction: torch does not move
+        if slope <= 0:  # not a descent direction (slope > 0): torch does not move
             self.x.view(-1).add_(direction, alpha=step_size)
-        return loss
+        return value
 
-    def _direction(self, grad: torch.Tensor) -> torch.Tensor:
-        """−H g with the pair from the last step added to the memory (if its curvature allows)."""
+    def _direction(self, loss: torch.Tensor, grad: torch.Tensor) -> tuple[float, float, torch.Tensor, float]:
+        """(loss, gᵀg, d = −H g, gᵀd), the pair from the last step added to the memory if sᵀy allows."""
+        history = self.history
         s = self.direction * self.step_size
         y = grad - self.previous_grad
-        ys = float(y.dot(s))
+        stored = self.pairs[: 2 * len(self.order)]
+        scalars = torch.stack([loss.float().reshape(()), grad.dot(grad), y.dot(s), y.dot(y), s.dot(grad), y.dot(grad)])
+        with_stored = torch.stack([grad, y]) @ stored.T  # g and y · every stored s and y
+        numbers = torch.cat([scalars.double(), with_stored.double().reshape(-1)]).cpu()  # the one read
+        value, gg, ys, yy, sg, yg = numbers[:6].tolist()
+        at_grad = torch.zeros(2 * history, dtype=torch.float64)  # Sᵀg and Yᵀg by slot, interleaved
+        at_grad[: len(stored)] = numbers[6 : 6 + len(stored)]
+        y_with = numbers[6 + len(stored) :]
         if ys > CURVATURE_FLOOR:
-            slot = self.order.pop(0) if len(self.order) == self.history else len(self.order)
-            self.order.append(slot)
+            slot = self.order.pop(0) if len(self.order) == history else len(self.order)
+            kept = torch.tensor(self.order, dtype=torch.long)
             self.pairs[2 * slot] = s
             self.pairs[2 * slot + 1] = y
-            stored = self.pairs[: 2 * len(self.order)]
-            products = (torch.stack([grad, y]) @ stored.T).double().cpu()  # (g, y) · every stored s and y
             # R needs s_iᵀy_j for older i only: the new pair's column (its row is never read).
-            self.sy[: len(self.order), slot] = products[1, 0::2]
-            self.yy[slot, : len(self.order)] = self.yy[: len(self.order), slot] = products[1, 1::2]
-            self.gamma = ys / float(products[1, 2 * slot + 1])
-            at_grad = products[0]
-        else:
-            stored = self.pairs[: 2 * len(self.order)]
-            at_grad = (stored @ grad).double().cpu()
+            self.sy[kept, slot] = y_with[2 * kept]
+            self.yy[kept, slot] = self.yy[slot, kept] = y_with[2 * kept + 1]
+            self.sy[slot, slot], self.yy[slot, slot] = ys, yy
+            at_grad[2 * slot], at_grad[2 * slot + 1] = sg, yg
+            self.order.append(slot)
+            self.gamma = ys / yy
         if not self.order:
-            return grad * -self.gamma
+            return value, gg, grad * -self.gamma, -self.gamma * gg
         order = torch.tensor(self.order)
-        sy, yy = self.sy[order][:, order], self.yy[order][:, order]
+        sy, yy_ordered = self.sy[order][:, order], self.yy[order][:, order]
         upper = sy.triu()
-        z = torch.linalg.solve_triangular(upper, at_grad[2 * order, None], upper=True)
-        inner = sy.diagonal()[:, None] * z + self.gamma * (yy @ z) - self.gamma * at_grad[2 * order + 1, None]
+        s_grad, y_grad = at_grad[2 * order, None], at_grad[2 * order + 1, None]
+        z = torch.linalg.solve_triangular(upper, s_grad, upper=True)
+        inner = sy.diagonal()[:, None] * z + self.gamma * (yy_ordered @ z) - self.gamma * y_grad
         p = torch.linalg.solve_triangular(upper.T, inner, upper=False)
-        weights = torch.zeros(len(stored), dtype=torch.float64)
+        weights = torch.zeros(2 * len(self.order), dtype=torch.float64)
         weights[2 * order] = -p[:, 0]
         weights[2 * order + 1] = self.gamma * z[:, 0]
-        return torch.addmv(grad, stored.T, weights.to(grad.device, grad.dtype), beta=-self.gamma)
+        slope = -self.gamma * gg + float(weights @ at_grad[: len(weights)])  # gᵀd, d = −γ g + Σ w·pairs
+        stored = self.pairs[: len(weights)]
+        direction = torch.addmv(grad, stored.T, weights.to(grad.device, grad.dtype), beta=-self.gamma)
+        return value, gg, direction, slope

@@ -47,7 +47,7 @@ def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best
     failures = 0
     for _ in range(iterations):
         loss = optimizer.step(evaluate)
-        if math.isfinite(float(loss)):
+        if math.isfinite(loss):  # a float: the optimizer read it with the rest of its step
             failures = 0
             continue
         failures += 1

@@ -87,6 +87,7 @@ def test_no_move_along_an_ascent_direction(monkeypatch):
 
     optimizer.step(evaluate)
     moved = x.detach().clone()
-    monkeypatch.setattr(optimizer, "_direction", lambda grad: grad.clone())
+    ascent = lambda loss, grad: (float(loss), float(grad.dot(grad)), grad.clone(), float(grad.dot(grad)))  # noqa: E731
+    monkeypatch.setattr(optimizer, "_direction", ascent)
     optimizer.step(evaluate)
     assert torch.equal(x.detach(), moved)
