@@ -5,10 +5,11 @@
 The forward runs oneDNN's convolution with the ReLU as a post-op, so the ReLU costs no
 pass of its own; the backward computes the input gradient as a forward convolution
 with W̃, which oneDNN runs faster than its backward-data convolution for the deep
-512-channel layers. Weights get no gradient: the network's never require one. The
-max-pool's backward scatters with max_unpool2d, which is the same operation for
-non-overlapping windows and about twice as fast as torch's pool backward on CPU.
-Measured in docs/performance.md.
+512-channel layers. W and W̃ are packed once per input shape into oneDNN's own weight
+layout, which it would otherwise redo at every call. Weights get no gradient: the
+network's never require one. The max-pool's backward scatters with max_unpool2d, the
+same operation for non-overlapping windows and about twice as fast as torch's pool
+backward on CPU. Measured in docs/performance.md.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 _FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
+_PACK = getattr(torch._C._nn, "mkldnn_reorder_conv2d_weight", None) if _FUSED is not None else None
 
 
 def fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
@@ -27,44 +29,63 @@ def fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
 
 def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """relu(conv(x)) with a fused forward and a forward-conv backward (see the module docstring)."""
-    return _ConvReLU.apply(x, conv.weight, conv.bias, _flipped_transpose(conv))
+    return _ConvReLU.apply(x, conv.bias, _weights(conv, x))
 
 
-def _flipped_transpose(conv: nn.Conv2d) -> torch.Tensor:
-    """W̃ for the input gradient in the weight's memory layout, cached on the module until the weight changes."""
+def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W, W̃) for an input shaped like x, cached on the module until the weight changes.
+
+    Where oneDNN runs the convs, both are packed once into its blocked layout for this
+    input shape; otherwise oneDNN would re-pack the dense weight at every call (measured
+    in docs/performance.md). Elsewhere (float64, no oneDNN) they stay dense tensors.
+    """
     weight = conv.weight
-    layout = torch.channels_last if weight.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, layout)
-    cached = getattr(conv, "_flipped_transpose", None)
-    if cached is None or cached[0] != key:
-        with torch.inference_mode(False):  # a normal tensor, usable by autograd after an inference-mode first call
-            flipped = weight.detach().transpose(0, 1).flip(2, 3).contiguous(memory_format=layout)
-        cached = (key, flipped)
-        conv._flipped_transpose = cached
-    return cached[1]
+    version = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+    cache = getattr(conv, "_cpu_weights", None)
+    if cache is None or cache[0] != version:
+        cache = conv._cpu_weights = (version, {})
+    shape = tuple(x.shape)
+    if shape not in cache[1]:
+        with torch.inference_mode(False):  # normal tensors, usable by autograd after an inference-mode first call
+            dense = weight.detach()
+            flipped = dense.transpose(0, 1).flip(2, 3)
+            if _PACK is not None and x.dtype == weight.dtype and x.dtype in (torch.float32, torch.bfloat16):
+                output = (shape[0], dense.shape[0], *shape[2:])
+                cache[1][shape] = (_packed(dense, shape), _packed(flipped, output))
+            else:
+                layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+                cache[1][shape] = (dense, flipped.contiguous(memory_format=layout or torch.contiguous_format))
+    return cache[1][shape]
 
 
-def _relu_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    if _FUSED is not None and x.dtype in (torch.float32, torch.bfloat16):
-        return _FUSED(x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
-    return F.conv2d(x, weight, bias, padding=1).relu_()
+def _packed(weight: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
+    return _PACK(weight.contiguous().to_mkldnn(), [1, 1], [1, 1], [1, 1], 1, list(input_shape))
+
+
+def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> torch.Tensor:
+    """conv(x, W) (+ ReLU) by oneDNN for a packed weight, by torch otherwise."""
+    if weight.is_mkldnn:
+        return _FUSED(x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "relu" if relu else "none", [], "")
+    y = F.conv2d(x, weight, bias, padding=1)
+    return y.relu_() if relu else y
 
 
 class _ConvReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, flipped):
-        y = _relu_conv(x, weight, bias)
-        ctx.save_for_backward(y, flipped)
+    def forward(ctx, x, bias, weights):
+        forward_weight, ctx.flipped = weights
+        y = _conv(x, forward_weight, bias, relu=True)
+        ctx.save_for_backward(y)
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        y, flipped = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None
+        (y,) = ctx.saved_tensors
         masked = torch.ops.aten.threshold_backward(grad, y, 0)
-        return F.conv2d(masked, flipped, padding=1), None, None, None
+        return _conv(masked, ctx.flipped, None, relu=False), None, None
 
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
