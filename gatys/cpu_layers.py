@@ -13,12 +13,16 @@ backward on CPU. Measured in docs/performance.md.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 _FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _PACK = getattr(torch._C._nn, "mkldnn_reorder_conv2d_weight", None) if _FUSED is not None else None
+_ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+PACKED_SHAPES = 2  # input shapes whose packed weights each conv keeps (a run optimises at one shape per scale)
 
 
 def fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
@@ -35,27 +39,33 @@ def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(W, W̃) for an input shaped like x, cached on the module until the weight changes.
 
-    Where oneDNN runs the convs, both are packed once into its blocked layout for this
-    input shape; otherwise oneDNN would re-pack the dense weight at every call (measured
-    in docs/performance.md). Elsewhere (float64, no oneDNN) they stay dense tensors.
+    For an input that will be differentiated (the image being optimised, evaluated
+    hundreds of times at one shape) both are packed into oneDNN's blocked layout for that
+    shape, which oneDNN would otherwise redo at every call; the last PACKED_SHAPES shapes
+    are kept. Other calls (targets, float64, no oneDNN) use the dense weights.
     """
     weight = conv.weight
     version = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
     cache = getattr(conv, "_cpu_weights", None)
     if cache is None or cache[0] != version:
-        cache = conv._cpu_weights = (version, {})
-    shape = tuple(x.shape)
-    if shape not in cache[1]:
-        with torch.inference_mode(False):  # normal tensors, usable by autograd after an inference-mode first call
-            dense = weight.detach()
-            flipped = dense.transpose(0, 1).flip(2, 3)
-            if _PACK is not None and x.dtype == weight.dtype and x.dtype in (torch.float32, torch.bfloat16):
-                output = (shape[0], dense.shape[0], *shape[2:])
-                cache[1][shape] = (_packed(dense, shape), _packed(flipped, output))
-            else:
-                layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
-                cache[1][shape] = (dense, flipped.contiguous(memory_format=layout or torch.contiguous_format))
-    return cache[1][shape]
+        cache = conv._cpu_weights = (version, OrderedDict())
+    entries = cache[1]
+    packable = _PACK is not None and x.requires_grad and x.dtype == weight.dtype and x.dtype in _ONEDNN_DTYPES
+    key = tuple(x.shape) if packable else None
+    if key in entries:
+        entries.move_to_end(key)
+        return entries[key]
+    with torch.inference_mode(False):  # normal tensors, usable by autograd after an inference-mode first call
+        dense = weight.detach()
+        flipped = dense.transpose(0, 1).flip(2, 3)
+        if packable:
+            entries[key] = (_packed(dense, key), _packed(flipped, (key[0], dense.shape[0], *key[2:])))
+        else:
+            layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+            entries[key] = (dense, flipped.contiguous(memory_format=layout or torch.contiguous_format))
+    while len(entries) > PACKED_SHAPES + 1:  # + the dense pair
+        entries.popitem(last=False)
+    return entries[key]
 
 
 def _packed(weight: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
@@ -63,8 +73,8 @@ def _packed(weight: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> torch.Tensor:
-    """conv(x, W) (+ ReLU) by oneDNN for a packed weight, by torch otherwise."""
-    if weight.is_mkldnn:
+    """conv(x, W) (+ ReLU) by oneDNN where it runs this dtype, by torch otherwise."""
+    if _FUSED is not None and x.dtype in _ONEDNN_DTYPES:
         return _FUSED(x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "relu" if relu else "none", [], "")
     y = F.conv2d(x, weight, bias, padding=1)
     return y.relu_() if relu else y

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gatys.cpu_layers import conv_relu, fusable, max_pool_2x2
+from gatys.cpu_layers import PACKED_SHAPES, conv_relu, fusable, max_pool_2x2
 
 
 def _conv(in_channels: int, out_channels: int, dtype: torch.dtype) -> nn.Conv2d:
@@ -89,3 +89,15 @@ def test_max_pool_gradcheck():
     x = torch.randn(1, 3, 7, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(max_pool_2x2, (x,))
 
+
+
+def test_packed_weights_are_kept_for_the_last_few_shapes_only():
+    conv = _conv(4, 6, torch.float32)
+    for size in (8, 9, 10, 11):
+        x = torch.rand(1, 4, size, size).contiguous(memory_format=torch.channels_last).requires_grad_()
+        torch.testing.assert_close(conv_relu(conv, x), F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1)),
+                                   rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # targets: dense weights, nothing packed for a shape used once
+        conv_relu(conv, torch.rand(1, 4, 12, 12))
+    shapes = list(conv._cpu_weights[1])
+    assert len(shapes) <= PACKED_SHAPES + 1 and (1, 4, 12, 12) not in shapes
