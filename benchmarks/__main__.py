@@ -6,9 +6,10 @@
 
 Sections (--only): engine (the floor, then seconds per evaluation for each precision and
 memory format, with breakdown and memory), pastiche (the same transfer in the pastiche package,
-compared per evaluation), losses (every registered style loss as M grows), bf16 (bf16 against
-float32 results on the sample images). The JSON is rewritten after every section, so an
-interrupted run keeps what it measured. Each engine, pastiche and loss case runs in its own
+compared per evaluation), compile (CUDA only: torch.compile of the network, without and with
+CUDA graphs), losses (every registered style loss as M grows), bf16 (bf16 against float32
+results on the sample images). The JSON is rewritten after every engine case and every
+section, so an interrupted run keeps what it measured. Each engine, pastiche and loss case runs in its own
 interpreter; don't run other heavy work meanwhile: the JSON records how much CPU others took.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -32,7 +33,7 @@ from gatys.device import resolve_device
 from . import floor, loss_scaling, machine, precision_check, tables, workload
 from .measure import ROOT, CaseFailed, isolated
 
-SECTIONS = ("engine", "pastiche", "losses", "bf16")
+SECTIONS = ("engine", "pastiche", "compile", "losses", "bf16")
 PRECISIONS = ("fp32", "bf16")
 FORMATS = ("contiguous", "channels_last")
 LONG_RUN = (512, 1000)  # (size, evaluations) of the end-to-end run on CUDA
@@ -75,7 +76,8 @@ class Plan:
             evaluations = {s: options.evaluations or (30 if s <= 256 else 16 if s <= 512 else 10) for s in sizes}
             repeats = {s: 7 if s <= 256 else 5 if s <= 512 else 3 for s in sizes}
         return cls(sizes=sizes, evaluations=evaluations, repeats=repeats, warmup=5 if cuda else 3,
-                   conv=(256, 128, 10 if cuda else 5), positions=loss_scaling.POSITIONS,
+                   # a GPU runs a 256-channel conv on 128² in tens of µs, too short to time well
+                   conv=(512, 256, 20) if cuda else (256, 128, 5), positions=loss_scaling.POSITIONS,
                    loss_budget=options.loss_budget or 60.0, precision_size=256,
                    precision_iterations=options.precision_iterations or 300,
                    precision_pairs=(precision_check.CONTENTS, precision_check.STYLES),
@@ -147,25 +149,46 @@ def best_rate(rates: list[dict], precision: str) -> float:
     return max(rate["forward_gflops"] for rate in rates if rate["precision"] == precision) * 1e9
 
 
-def run_engine(plan: Plan, device: torch.device, rates: list[dict], default_precision: str) -> list[dict]:
-    rows = []
-    for size in plan.sizes:
-        for precision in PRECISIONS:
-            for name in FORMATS:
-                print(f"engine: {size} px, {precision}, {name}", flush=True)
-                row = case(plan, "benchmarks.engine_speed:measure", size=size, precision=precision, memory_format=name,
-                           device=str(device), evaluations=plan.evaluations[size], repeats=plan.repeats[size],
-                           warmup=plan.warmup)
-                row["default"] = precision == default_precision and name == workload.DEFAULT_MEMORY_FORMAT
-                if "error" not in row:
-                    height, width = row["shape"]
-                    row["flops"] = floor.network_flops(height, width, row["layers"])
-                    row["flops"]["gram_losses"] = floor.gram_flops(height, width, row["style_layers"])
-                    row["flops"]["evaluation"] = row["flops"]["total"] + row["flops"]["gram_losses"]
-                    row["floor_seconds"] = row["flops"]["evaluation"] / best_rate(rates, precision)
-                    row["floor_ratio"] = row["seconds_per_evaluation"] / row["floor_seconds"]
-                rows.append(row)
-    return rows
+def engine_cases(plan: Plan, device: torch.device, default_precision: str) -> list[tuple[int, str, str, str]]:
+    """(size, precision, memory format, mode) of every engine case, in the order they run.
+
+    Every precision and format in the device's default mode; on CUDA also the default
+    precision and format without graphs (eager), then torch.compile at the smallest size.
+    """
+    mode = workload.default_mode(device)
+    cases = [(size, precision, name, mode) for size in plan.sizes for precision in PRECISIONS for name in FORMATS]
+    if device.type == "cuda":
+        cases += [(size, default_precision, workload.DEFAULT_MEMORY_FORMAT, "eager") for size in plan.sizes]
+    return cases
+
+
+def compile_cases(plan: Plan, default_precision: str) -> list[tuple[int, str, str, str]]:
+    """The compile section's cases: torch.compile of the network, without and with graphs, default settings."""
+    return [(size, default_precision, workload.DEFAULT_MEMORY_FORMAT, mode)
+            for size in plan.sizes for mode in ("compile", "compile+graph")]
+
+
+def run_engine(plan: Plan, device: torch.device, rates: list[dict], default_precision: str,
+               cases: list[tuple[int, str, str, str]], rows: list[dict], save: Callable[[], None]) -> None:
+    """Append a row to `rows` per case, calling save() after each (a cut-short run keeps what it measured)."""
+    default_mode = workload.default_mode(device)
+    for size, precision, name, mode in cases:
+        print(f"engine: {size} px, {precision}, {name}, {mode}", flush=True)
+        row = case(plan, "benchmarks.engine_speed:measure", size=size, precision=precision, memory_format=name,
+                   device=str(device), evaluations=plan.evaluations[size], repeats=plan.repeats[size],
+                   warmup=plan.warmup, mode=mode)
+        row.setdefault("mode", mode)
+        row["default"] = (precision == default_precision and name == workload.DEFAULT_MEMORY_FORMAT
+                          and mode == default_mode)
+        if "error" not in row:
+            height, width = row["shape"]
+            row["flops"] = floor.network_flops(height, width, row["layers"])
+            row["flops"]["gram_losses"] = floor.gram_flops(height, width, row["style_layers"])
+            row["flops"]["evaluation"] = row["flops"]["total"] + row["flops"]["gram_losses"]
+            row["floor_seconds"] = row["flops"]["evaluation"] / best_rate(rates, precision)
+            row["floor_ratio"] = row["seconds_per_evaluation"] / row["floor_seconds"]
+        rows.append(row)
+        save()
 
 
 def run_pastiche(plan: Plan, device: torch.device) -> list[dict]:
@@ -203,7 +226,9 @@ TIMING_NOTES = [
     "optimizer: an L-BFGS step, objective excluded, with the history of the timed intervals; other: s/eval",
     "minus those four; opt@100: the L-BFGS step with a full history (100 pairs), as later in a long run;",
     "net alone: network forward + backward without losses; to 1st: run start to the end of the first",
-    "evaluation (setup included); others: CPU share other processes took during the case",
+    "evaluation (setup included); others: CPU share other processes took during the case; on CUDA the",
+    "memory column names the mode: graph (each evaluation one captured CUDA graph, the default), eager,",
+    "compile (torch.compile of the network), compile+graph; the breakdown columns are eager in every mode",
 ]
 COST_HEADERS = ("size", "precision", "memory", "peak MiB", "Δ MiB", "Δ full hist", "GFLOP", "floor s", "× floor",
                 "pastiche s", "gatys/pastiche")
@@ -244,11 +269,15 @@ def _cost_row(row: dict) -> tuple:
 def engine_tables(engine: list[dict]) -> str:
     timing, cost = [], []
     for row in engine:
-        label = (row["size"], row["precision"] + (" *" if row.get("default") else ""), row["memory_format"])
+        mode = row.get("mode", "eager")
+        memory = row["memory_format"] + ("" if mode == "eager" and row.get("device", "").startswith("cpu")
+                                         else f", {mode}")
+        label = (row["size"], row["precision"] + (" *" if row.get("default") else ""), memory)
         failed = "error" in row
         timing.append(label + (("failed",) + ("",) * 10 if failed else _timing_row(row)))
         cost.append(label + (("failed",) + ("",) * 7 if failed else _cost_row(row)))
-    title = "Seconds per objective evaluation (median; * = the device's default precision and memory format)"
+    title = ("Seconds per objective evaluation (median; * = the device's default precision, memory format "
+             "and, on CUDA, mode)")
     return (tables.render(title, TIMING_HEADERS, timing, TIMING_NOTES) + "\n\n"
             + tables.render("Memory, FLOPs, floor and pastiche", COST_HEADERS, cost, COST_NOTES))
 
@@ -257,7 +286,9 @@ def targets(engine: list[dict], default_precision: str) -> list[str]:
     """The two numbers the suite is judged by, at the smallest size measured."""
     lines = []
     size = min((row["size"] for row in engine), default=None)
-    by_key = {(r["size"], r["precision"], r["memory_format"]): r for r in engine if "error" not in r}
+    mode = next((row["mode"] for row in engine if row.get("default")), "eager")  # the device's own
+    by_key = {(r["size"], r["precision"], r["memory_format"]): r for r in engine
+              if "error" not in r and r.get("mode", "eager") == mode}
     default = by_key.get((size, default_precision, workload.DEFAULT_MEMORY_FORMAT))
     if default and "ratio_to_pastiche" in default:
         lines.append(f"default settings at {size} px ({default_precision}, channels_last): "
@@ -423,7 +454,10 @@ def main(argv: list[str] | None = None) -> int:
             if plan.wait_quiet:
                 machine.wait_quiet(plan.wait_quiet)
             rates = report["conv_throughput"] = run_floor(plan, device)
-            report["engine"] = run_engine(plan, device, rates, described["default_precision"])
+            report["engine"] = []
+            run_engine(plan, device, rates, described["default_precision"],
+                       engine_cases(plan, device, described["default_precision"]), report["engine"],
+                       lambda: write(report, out))
         write(report, out)
     if "pastiche" in options.only:
         with section(report, "pastiche"):
@@ -447,6 +481,19 @@ def main(argv: list[str] | None = None) -> int:
             run = report["long_run"]
             show(f"{evaluations} L-BFGS evaluations at {size} px, default settings, end to end: "
                  f"{run['total_seconds']:.1f} s ({run['seconds_per_evaluation'] * 1e3:.2f} ms per evaluation)")
+        write(report, out)
+    if "compile" in options.only and device.type != "cuda":
+        print("\n== compile ==\nskipped: torch.compile is measured on CUDA only (the CPU network runs oneDNN "
+              "calls of its own, gatys/cpu_layers.py)", flush=True)
+    elif "compile" in options.only:
+        with section(report, "compile"):
+            rates = report.setdefault("conv_throughput", None) or run_floor(plan, device)
+            report["conv_throughput"] = rates
+            report["compiled"] = []
+            run_engine(plan, device, rates, described["default_precision"],
+                       compile_cases(plan, described["default_precision"]), report["compiled"],
+                       lambda: write(report, out))
+        show(engine_tables(report["compiled"]))
         write(report, out)
     if "losses" in options.only:
         with section(report, "losses"):

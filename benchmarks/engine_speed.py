@@ -1,15 +1,18 @@
 """Seconds per objective evaluation of a real transfer, its breakdown, and peak memory.
 
 `measure` runs in a fresh interpreter (measure.isolated), once per size × precision ×
-memory format, on workload.CONTENT and workload.STYLE with the engine's default settings:
+memory format × mode (workload.MODES: eager, or on CUDA a captured graph per evaluation,
+torch.compile of the network, or both), on workload.CONTENT and workload.STYLE with the
+engine's default settings:
 
   end to end   Transfer.run with a callback that timestamps every evaluation; the median
                interval after `warmup` evaluations (each interval is one L-BFGS step: the
                objective, its gradient, the optimizer's update and the engine's bookkeeping)
-  breakdown    on the same Objective that run builds (Transfer.objective), the median of
-               `repeats` calls of: network forward (Objective.features, timed by wrapping it),
-               losses (the rest of Objective.forward), backward (total.backward()); and, for
-               comparison, the network's forward and backward alone (no losses);
+  breakdown    always eager (no graph), on the same Objective that run builds
+               (Transfer.objective): the median of `repeats` calls of: network forward
+               (Objective.features, timed by wrapping it), losses (the rest of
+               Objective.forward), backward (total.backward()); and, for comparison, the
+               network's forward and backward alone (no losses);
                optimizer is the engine's L-BFGS step (gatys/lbfgs.py) on an x of the image's
                shape, minus its objective (a cheap ill-conditioned quadratic), with the history the
                timed intervals had and with a full one (optimize.LBFGS_HISTORY pairs), which is
@@ -34,14 +37,18 @@ from .measure import PeakMemory, median, synchronize, timed
 
 
 def measure(size: int, precision: str, memory_format: str, device: str = "auto", evaluations: int = 30,
-            repeats: int = 7, warmup: int = 3) -> dict:
-    config = workload.settings(size, precision, device)
+            repeats: int = 7, warmup: int = 3, mode: str = "eager") -> dict:
+    if mode not in workload.MODES:
+        raise ValueError(f"mode must be one of {', '.join(workload.MODES)}, not {mode!r}")
+    config = workload.settings(size, precision, device).replace(cuda_graph=mode.endswith("graph"))
     target = resolve_device(config.device)
     with workload.memory_format(memory_format):
         transfer = workload.prepared(config, memory_format)
         objective, start = workload.objective_at_start(transfer, workload.CONTENT, workload.STYLE)
-        observed = workload.observe_format(transfer.network(config, target,
-                                                            resolve_precision(config.precision, target)))
+        network = transfer.network(config, target, resolve_precision(config.precision, target))
+        if mode.startswith("compile"):  # after the style's features: one compile fewer
+            network.compile()  # its forward is traced, so the format probe cannot patch it
+        observed = {} if mode.startswith("compile") else workload.observe_format(network)
         stamps: list[float] = []
 
         def stamp(progress) -> None:
@@ -57,7 +64,7 @@ def measure(size: int, precision: str, memory_format: str, device: str = "auto",
     costs = lbfgs_step_costs(tuple(start.shape), target)
     parts["optimizer"] = median(costs[warmup + 1 : evaluations])  # the history the timed intervals had
     parts["optimizer_full_history"] = median(costs[optimize.LBFGS_HISTORY + 2 :])
-    if memory_format != observed.get("format"):
+    if observed and memory_format != observed.get("format"):
         raise RuntimeError(f"asked for {memory_format}, the network ran {observed}: the memory-format switch "
                            f"in benchmarks/workload.py no longer matches gatys.engine")
     pixels = start.shape[-2] * start.shape[-1]
@@ -67,6 +74,7 @@ def measure(size: int, precision: str, memory_format: str, device: str = "auto",
         "shape": list(start.shape[-2:]),
         "precision": resolve_precision(precision, target),
         "memory_format": memory_format,
+        "mode": mode,
         "observed": observed,
         "device": result.device,
         "evaluations": evaluations,

@@ -34,6 +34,13 @@ CONTENT = IMAGES / "chelsea.png"
 STYLE = IMAGES / "starry_night.jpg"
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 DEFAULT_MEMORY_FORMAT = "channels_last"  # what the engine uses on CPU and CUDA
+# How an evaluation is launched: eager; on CUDA, a captured graph (the engine's default there,
+# config.cuda_graph), torch.compile of the network (measured only), or both.
+MODES = ("eager", "graph", "compile", "compile+graph")
+
+
+def default_mode(device: torch.device) -> str:
+    return "graph" if device.type == "cuda" else "eager"
 
 
 def settings(size: int, precision: str = "auto", device: str = "auto", iterations: int = 1) -> TransferConfig:

@@ -101,6 +101,8 @@ def cli():
 @click.option("--device", help="auto, cpu, cuda, cuda:N or mps.  [default: auto]")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
               help="Network precision; auto picks bf16 where the hardware is fast at it.  [default: auto]")
+@click.option("--cuda-graph/--no-cuda-graph", default=None,
+              help="On CUDA, launch each evaluation as one captured graph.  [default: on]")
 @click.option("--save-every", type=int, help="Save a snapshot every N evaluations.  [default: never]")
 @click.option("--manifest/--no-manifest", default=None,
               help="Write OUTPUT.json with settings, versions, losses and timings.  [default: on]")

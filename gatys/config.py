@@ -54,6 +54,7 @@ class TransferConfig:
     pooling: str = "max"
     device: str = "auto"
     precision: str = "auto"
+    cuda_graph: bool = True  # on CUDA, replay each evaluation as one captured graph
 
     def __post_init__(self) -> None:
         # Normalise sequences given as lists or comma strings, then validate.
@@ -105,6 +106,9 @@ class TransferConfig:
             _choice("weights_convention", self.weights_convention, CONVENTIONS)
         if self.init not in INITS and not Path(self.init).expanduser().is_file():
             raise GatysError(f"init must be one of {', '.join(INITS)} or an image file; {self.init!r} is neither")
+        for name in ("normalize_layers", "resample", "cuda_graph"):
+            if not isinstance(getattr(self, name), bool):
+                raise GatysError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
         _positive_int("size", self.size)
         _positive_int("octaves", self.octaves)
         for size in self.scales or ():

@@ -7,7 +7,8 @@
 A run goes scale by scale: resize the inputs, compute the targets once, initialise x
 (from the previous scale's result, upsampled, after the first), optimise, keep the best
 image. Callbacks get a Progress after every evaluation and read scalars only if they
-print them, so the loop itself never waits on the device.
+print them, so the loop itself never waits on the device. On CUDA each scale's evaluation
+is captured once as a CUDA graph and replayed (gatys/cuda_graph.py; config.cuda_graph).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
@@ -24,6 +26,7 @@ from PIL import Image
 
 from . import colour, optimize
 from .config import ADAIN_LAYER, TransferConfig, create_style_loss
+from .cuda_graph import GraphedEvaluation, evaluate_eagerly
 from .device import autocast, configure, device_name, resolve_device, resolve_precision
 from .errors import GatysError
 from .images import from_pil, load_image, resize, to_pil
@@ -46,7 +49,7 @@ class Progress:
     iterations: int
     done: int             # evaluations done over all scales
     total: int            # evaluations planned over all scales
-    losses: dict[str, torch.Tensor]
+    losses: dict[str, torch.Tensor]  # rewritten by the next evaluation under a CUDA graph: read, don't keep
     image: torch.Tensor   # the image just evaluated (a live view: clone to keep it)
     elapsed: float
 
@@ -274,15 +277,16 @@ class Transfer:
         x = x.detach().clone().contiguous().requires_grad_(True)  # optimizers need a flat-viewable x
         resample = config.resample and config.optimizer == "adam"
 
+        graphed = config.cuda_graph and x.device.type == "cuda" and not resample
+        evaluation = GraphedEvaluation(objective, x) if graphed else partial(evaluate_eagerly, objective, x)
+
         def evaluate() -> torch.Tensor:
             if resample and state.evaluations_at_scale:
                 for loss in style_losses:
                     loss.resample(generator)
-            x.grad = None
-            total, parts = objective(x)
-            total.backward()
-            state.record(x, total.detach(), parts, index, scales)
-            return total.detach()
+            total, parts = evaluation()
+            state.record(x, total, parts, index, scales)
+            return total
 
         optimize.run(config.optimizer, x, evaluate, iterations, config.learning_rate, best=state.best)
         state.end_scale()

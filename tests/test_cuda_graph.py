@@ -1,0 +1,116 @@
+"""CUDA graph replay of an evaluation: the same numbers as eager evaluation, per loss and end to end.
+
+The CUDA tests need a GPU and are skipped without one (CI has none); run them where there
+is one: `python -m pytest tests/test_cuda_graph.py`. The rest run everywhere.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import gatys
+import losses
+from gatys.cuda_graph import GraphedEvaluation, evaluate_eagerly
+from gatys.errors import GatysError
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_graphs_need_a_cuda_tensor():
+    with pytest.raises(ValueError, match="CUDA tensor"):
+        GraphedEvaluation(lambda x: (x.sum(), {}), torch.zeros(2, requires_grad=True))
+
+
+def test_cuda_graph_setting_must_be_a_bool():
+    with pytest.raises(GatysError, match="cuda-graph must be true or false"):
+        gatys.TransferConfig(cuda_graph="yes")
+
+
+def _objective(name: str, precision: str, generator: torch.Generator) -> tuple:
+    """An objective of one style loss at one scale, on 48 px images; its start image."""
+    transfer = gatys.Transfer(size=48, device="cuda", precision=precision, style_losses=(name,))
+    content = torch.rand(1, 3, 36, 48, generator=generator)
+    style = torch.rand(1, 3, 40, 40, generator=generator)
+    objective = transfer.objective(content, style)
+    return objective, content.cuda()
+
+
+@cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("name", losses.available())
+def test_replays_match_eager_evaluation_for_every_loss(name, precision):
+    generator = torch.Generator().manual_seed(1)
+    objective, start = _objective(name, precision, generator)
+    x = start.clone().requires_grad_(True)
+    graphed = GraphedEvaluation(objective, x)
+    for step in range(4):  # warm-up, capture, then two replays, each at a new x
+        with torch.no_grad():
+            x.copy_(torch.rand(x.shape, generator=generator))
+        total, parts = graphed()
+        total, parts, grad = total.clone(), {k: v.clone() for k, v in parts.items()}, x.grad.clone()
+        reference = x.detach().clone().requires_grad_(True)
+        expected_total, expected_parts = evaluate_eagerly(objective, reference)
+        torch.testing.assert_close(total, expected_total, rtol=1e-5, atol=0)
+        for part, value in expected_parts.items():
+            torch.testing.assert_close(parts[part], value, rtol=1e-5, atol=1e-12)
+        torch.testing.assert_close(grad, reference.grad, rtol=1e-4, atol=1e-6 * reference.grad.abs().max().item())
+    assert graphed.graph is not None and graphed.failed is None
+
+
+@cuda
+def test_a_host_read_in_the_objective_falls_back_to_eager():
+    x = torch.rand(1, 3, 8, 8, device="cuda", requires_grad=True)
+
+    def objective(image):
+        total = (image**2).sum()
+        scale = float(total.item())  # a host read: not capturable
+        return total / scale * 3, {}
+
+    graphed = GraphedEvaluation(objective, x)
+    graphed()
+    with pytest.warns(RuntimeWarning, match="capture failed"):
+        total, _ = graphed()
+    assert graphed.graph is None and graphed.failed
+    torch.testing.assert_close(total, torch.tensor(3.0, device="cuda"))
+    squares = (x.detach() ** 2).sum()
+    torch.testing.assert_close(x.grad, 6 * x.detach() / squares)  # the read value is a constant to autograd
+    total, _ = graphed()  # and it stays eager, without warning again
+    assert graphed.graph is None
+
+
+class _Counted(GraphedEvaluation):
+    made: list = []
+
+    def __init__(self, objective, x):
+        super().__init__(objective, x)
+        self.made.append(self)
+
+
+@cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_transfer_with_graphs_follows_the_eager_one(content_path, style_path, monkeypatch, precision):
+    monkeypatch.setattr(gatys.engine, "GraphedEvaluation", _Counted)
+    _Counted.made = []
+    transfer = gatys.Transfer(scales=(48, 64), iterations=(6, 8), device="cuda", precision=precision)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed capture would warn
+        graphed = transfer.run(content_path, style_path)
+    assert [made.graph is not None for made in _Counted.made] == [True, True]  # one graph per scale
+    eager = transfer.run(content_path, style_path, cuda_graph=False)
+    assert len(_Counted.made) == 2
+    for with_graph, without in zip(graphed.trace, eager.trace):
+        for part in ("total", "content", "style"):
+            torch.testing.assert_close(torch.tensor(with_graph["losses"][part]), torch.tensor(without["losses"][part]),
+                                       rtol=2e-3, atol=0)
+    torch.testing.assert_close(graphed.image, eager.image, rtol=0, atol=2e-3)
+
+
+@cuda
+def test_adam_with_resampling_stays_eager(content_path, style_path, monkeypatch):
+    monkeypatch.setattr(gatys.engine, "GraphedEvaluation", _Counted)
+    _Counted.made = []
+    result = gatys.Transfer(size=48, iterations=4, device="cuda", optimizer="adam", resample=True,
+                            style_losses=("sliced-wasserstein",)).run(content_path, style_path)
+    assert _Counted.made == [] and len(result.trace[0]["losses"]["total"]) == 4
