@@ -28,21 +28,26 @@ def test_cuda_graph_setting_must_be_a_bool():
         gatys.TransferConfig(cuda_graph="yes")
 
 
-def _objective(name: str, precision: str, generator: torch.Generator) -> tuple:
+@pytest.fixture(scope="module")
+def cuda_transfer():
+    """One Transfer on the GPU for the module (its networks load once)."""
+    return gatys.Transfer(size=48, device="cuda")
+
+
+def _objective(transfer, name: str, precision: str, generator: torch.Generator) -> tuple:
     """An objective of one style loss at one scale, on 48 px images; its start image."""
-    transfer = gatys.Transfer(size=48, device="cuda", precision=precision, style_losses=(name,))
     content = torch.rand(1, 3, 36, 48, generator=generator)
     style = torch.rand(1, 3, 40, 40, generator=generator)
-    objective = transfer.objective(content, style)
+    objective = transfer.objective(content, style, precision=precision, style_losses=(name,))
     return objective, content.cuda()
 
 
 @cuda
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("name", losses.available())
-def test_replays_match_eager_evaluation_for_every_loss(name, precision):
+def test_replays_match_eager_evaluation_for_every_loss(cuda_transfer, name, precision):
     generator = torch.Generator().manual_seed(1)
-    objective, start = _objective(name, precision, generator)
+    objective, start = _objective(cuda_transfer, name, precision, generator)
     x = start.clone().requires_grad_(True)
     graphed = GraphedEvaluation(objective, x)
     for step in range(4):  # warm-up, capture, then two replays, each at a new x
@@ -90,15 +95,16 @@ class _Counted(GraphedEvaluation):
 
 @cuda
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_transfer_with_graphs_follows_the_eager_one(content_path, style_path, monkeypatch, precision):
+def test_a_transfer_with_graphs_follows_the_eager_one(cuda_transfer, content_path, style_path, monkeypatch,
+                                                      precision):
     monkeypatch.setattr(gatys.engine, "GraphedEvaluation", _Counted)
     _Counted.made = []
-    transfer = gatys.Transfer(scales=(48, 64), iterations=(6, 8), device="cuda", precision=precision)
+    settings = {"scales": (48, 64), "iterations": (6, 8), "precision": precision}
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a failed capture would warn
-        graphed = transfer.run(content_path, style_path)
+        warnings.simplefilter("error", RuntimeWarning)  # a failed capture would warn
+        graphed = cuda_transfer.run(content_path, style_path, **settings)
     assert [made.graph is not None for made in _Counted.made] == [True, True]  # one graph per scale
-    eager = transfer.run(content_path, style_path, cuda_graph=False)
+    eager = cuda_transfer.run(content_path, style_path, cuda_graph=False, **settings)
     assert len(_Counted.made) == 2
     for with_graph, without in zip(graphed.trace, eager.trace):
         for part in ("total", "content", "style"):
@@ -108,9 +114,9 @@ def test_a_transfer_with_graphs_follows_the_eager_one(content_path, style_path, 
 
 
 @cuda
-def test_adam_with_resampling_stays_eager(content_path, style_path, monkeypatch):
+def test_adam_with_resampling_stays_eager(cuda_transfer, content_path, style_path, monkeypatch):
     monkeypatch.setattr(gatys.engine, "GraphedEvaluation", _Counted)
     _Counted.made = []
-    result = gatys.Transfer(size=48, iterations=4, device="cuda", optimizer="adam", resample=True,
-                            style_losses=("sliced-wasserstein",)).run(content_path, style_path)
+    result = cuda_transfer.run(content_path, style_path, iterations=4, optimizer="adam", resample=True,
+                               style_losses=("sliced-wasserstein",))
     assert _Counted.made == [] and len(result.trace[0]["losses"]["total"]) == 4
