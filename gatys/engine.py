@@ -277,7 +277,8 @@ class Transfer:
         x = x.detach().clone().contiguous().requires_grad_(True)  # optimizers need a flat-viewable x
         resample = config.resample and config.optimizer == "adam"
 
-        graphed = config.cuda_graph and x.device.type == "cuda" and not resample
+        graphed = (config.cuda_graph and x.device.type == "cuda" and not resample
+                   and all(loss.capturable for loss in style_losses))
         evaluation = GraphedEvaluation(objective, x) if graphed else partial(evaluate_eagerly, objective, x)
 
         def evaluate() -> torch.Tensor:

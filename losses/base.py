@@ -26,10 +26,14 @@ class StyleLoss(nn.Module):
     class attribute `default_weight`, chosen so that, with the engine's default content
     weight, each loss gives a comparably strong stylisation (see README). `layers`
     names the VGG layers the loss is applied to (None: the engine's default style layers).
+    `capturable` says whether forward can be recorded in a CUDA graph: it is False for a
+    loss that reads a device value on the host (a check, a data-dependent size), and the
+    engine then evaluates such an objective eagerly.
     """
 
     name: str = ""
     default_weight: float = 1.0
+    capturable: bool = True
 
     def __init__(self, weight: float | None = None, layers: Sequence[str] | str | None = None):
         super().__init__()

@@ -51,6 +51,7 @@ class W2Loss(StyleLoss):
     """
 
     default_weight = 33.0  # benchmarks/calibrate_weights.py
+    capturable = False  # on CUDA, eigvalsh checks its result on the host
 
     def __init__(self, eps: float = 1e-4, weight: float | None = None, layers: Sequence[str] | str | None = None):
         super().__init__(weight, layers)
