@@ -3,25 +3,32 @@
 It takes the same steps as torch.optim.LBFGS(lr, max_iter=1, history_size=m, no line
 search, tolerances 0), computed differently. Torch's two-loop recursion makes 4m small
 vector operations per step; here the inverse-Hessian product comes from two passes over
-one (2m, n) buffer holding the s and y pairs (Byrd, Nocedal & Schnabel 1994; Nocedal &
-Wright eq. 7.24):
+one buffer holding the s and y pairs (Byrd, Nocedal & Schnabel 1994; Nocedal & Wright
+eq. 7.24):
 
     H g = γ g + S p − γ Y z,   z = R⁻¹ Sᵀg,   p = R⁻ᵀ((D + γ YᵀY) z − γ Yᵀg)
 
 where R is the upper triangle of SᵀY (pairs oldest first), D its diagonal and
-γ = sᵀy / yᵀy of the newest pair. One matrix product gives Sᵀg, Yᵀg and the new y's
-inner products with the stored pairs at once; they and the step's scalars reach the host
-in one transfer, and the m×m algebra runs there in float64.
-With a full history a step costs 25–30 % less than torch's loop (both read the pairs
-twice; docs/performance.md); the iterates agree to rounding (tests/test_lbfgs.py).
+γ = sᵀy / yᵀy of the newest pair. The buffer's first rows hold this step's s, g and y,
+so one matrix product of (g, y) with the occupied rows gives every inner product the
+step needs (sᵀg, gᵀg, sᵀy, yᵀy, Sᵀg, Yᵀg and the new y with the stored pairs); they and
+the loss reach the host in one transfer, and the m×m algebra runs there in NumPy float64.
+A step launches about ten device operations (torch's loop several hundred with a full
+history), which matters on a GPU, where launching, not arithmetic, bounds a small image;
+the iterates agree with torch's to rounding (tests/test_lbfgs.py).
 """
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
+import numpy as np
 import torch
+from scipy.linalg import solve_triangular
 
 CURVATURE_FLOOR = 1e-10  # torch's: a pair with sᵀy at or below it is not stored
+S, G, Y = 0, 1, 2  # the buffer's rows of this step's s, g and y; slot j's pair is in rows 3 + 2j, 4 + 2j
+PAIRS = 3
 
 
 class LBFGS:
@@ -37,17 +44,19 @@ class LBFGS:
         self.x = x
         self.lr = lr
         self.history = history
-        size = x.numel()
-        self.pairs = x.new_zeros((2 * history, size))  # slot j: s in row 2j, y in row 2j + 1
-        self.sy = torch.zeros(history, history, dtype=torch.float64)  # s_iᵀ y_j by slot, i older
-        self.yy = torch.zeros(history, history, dtype=torch.float64)  # y_iᵀ y_j by slot
+        self.rows = x.new_zeros((PAIRS + 2 * history, x.numel()))  # s, g, y, then the pairs by slot
+        self.sy = np.zeros((history, history))  # s_iᵀ y_j by slot, i older
+        self.yy = np.zeros((history, history))  # y_iᵀ y_j by slot
         self.order: list[int] = []  # occupied slots, oldest pair first; slots fill from 0 up
         self.gamma = 1.0
         self.started = False
         self.step_size = 0.0
-        self.grads = x.new_zeros((2, size))  # the last evaluated gradient, then the new y
-        self.direction = x.new_zeros(size)
-        self.scratch = x.new_zeros(size)  # s = step_size · direction
+        self.direction = x.new_zeros(x.numel())
+
+    @property
+    def pairs(self) -> torch.Tensor:
+        """The stored pairs by slot: s_j in row 2j, y_j in row 2j + 1."""
+        return self.rows[PAIRS:]
 
     @torch.no_grad()
     def step(self, evaluate: Callable[[], torch.Tensor]) -> float:
@@ -61,7 +70,7 @@ class LBFGS:
             if gg == 0:  # a stationary point: torch stops here too
                 return value
             torch.neg(grad, out=self.direction)
-            self.grads[0].copy_(grad)
+            self.rows[G].copy_(grad)
             slope, self.step_size, self.started = -gg, min(1.0, 1.0 / l1) * self.lr, True
         else:
             value, slope = self._update(loss, grad)
@@ -74,23 +83,24 @@ class LBFGS:
 
     def _update(self, loss: torch.Tensor, grad: torch.Tensor) -> tuple[float, float | None]:
         """Store the last step's pair if sᵀy allows, set direction = −H g; (loss, gᵀd), gᵀd None if g = 0."""
-        history = self.history
-        s = torch.mul(self.direction, self.step_size, out=self.scratch)
-        y = torch.sub(grad, self.grads[0], out=self.grads[1])
-        self.grads[0].copy_(grad)
-        stored = self.pairs[: 2 * len(self.order)]
-        scalars = torch.stack([loss.float().reshape(()), grad.dot(grad), y.dot(s), y.dot(y), s.dot(grad), y.dot(grad)])
-        with_stored = self.grads @ stored.T  # g and y · every stored s and y
-        numbers = torch.cat([scalars.double(), with_stored.double().reshape(-1)]).cpu()  # the one read
-        value, gg, ys, yy, sg, yg = numbers[:6].tolist()
+        rows, count = self.rows, len(self.order)
+        s = torch.mul(self.direction, self.step_size, out=rows[S])
+        y = torch.sub(grad, rows[G], out=rows[Y])
+        rows[G].copy_(grad)
+        with _exact_float32():
+            products = rows[G : Y + 1] @ rows[: PAIRS + 2 * count].T  # g and y · (s, g, y, every stored s and y)
+        numbers = torch.cat([loss.reshape(1).to(products.dtype), products.reshape(-1)]).cpu().double().numpy()
+        value = float(numbers[0])
+        with_g, with_y = numbers[1:].reshape(2, -1)
+        sg, gg, yg, ys, yy = with_g[S], with_g[G], with_g[Y], with_y[S], with_y[Y]
         if gg == 0:  # a stationary point: torch stops before storing the pair
             return value, None
-        at_grad = torch.zeros(2 * history, dtype=torch.float64)  # Sᵀg and Yᵀg by slot, interleaved
-        at_grad[: len(stored)] = numbers[6 : 6 + len(stored)]
-        y_with = numbers[6 + len(stored) :]
+        at_grad = np.zeros(2 * self.history)  # Sᵀg and Yᵀg by slot, interleaved
+        at_grad[: 2 * count] = with_g[PAIRS:]
+        y_with = with_y[PAIRS:]  # the new y with each stored s and y
         if ys > CURVATURE_FLOOR:
-            slot = self.order.pop(0) if len(self.order) == history else len(self.order)
-            kept = torch.tensor(self.order, dtype=torch.long)
+            slot = self.order.pop(0) if count == self.history else count
+            kept = np.array(self.order, dtype=np.int64)
             self.pairs[2 * slot].copy_(s)
             self.pairs[2 * slot + 1].copy_(y)
             # R needs s_iᵀy_j for older i only: the new pair's column (its row is never read).
@@ -103,15 +113,29 @@ class LBFGS:
         if not self.order:
             torch.mul(grad, -self.gamma, out=self.direction)
             return value, -self.gamma * gg
-        order = torch.tensor(self.order)
-        sy, yy_ordered = self.sy[order][:, order], self.yy[order][:, order]
-        upper = sy.triu()
-        z = torch.linalg.solve_triangular(upper, at_grad[2 * order, None], upper=True)
-        inner = sy.diagonal()[:, None] * z + self.gamma * (yy_ordered @ z) - self.gamma * at_grad[2 * order + 1, None]
-        p = torch.linalg.solve_triangular(upper.T, inner, upper=False)
-        weights = torch.zeros(2 * len(self.order), dtype=torch.float64)
-        weights[2 * order] = -p[:, 0]
-        weights[2 * order + 1] = self.gamma * z[:, 0]
+        order = np.array(self.order, dtype=np.int64)
+        sy, yy_ordered = self.sy[np.ix_(order, order)], self.yy[np.ix_(order, order)]
+        upper = np.triu(sy)
+        z = solve_triangular(upper, at_grad[2 * order], lower=False, check_finite=False)
+        inner = sy.diagonal() * z + self.gamma * (yy_ordered @ z) - self.gamma * at_grad[2 * order + 1]
+        p = solve_triangular(upper.T, inner, lower=True, check_finite=False)
+        weights = np.zeros(2 * len(order))
+        weights[2 * order] = -p
+        weights[2 * order + 1] = self.gamma * z
         stored = self.pairs[: len(weights)]
-        torch.addmv(grad, stored.T, weights.to(grad.device, grad.dtype), beta=-self.gamma, out=self.direction)
+        torch.addmv(grad, stored.T, torch.from_numpy(weights).to(grad.device, grad.dtype), beta=-self.gamma,
+                    out=self.direction)
         return value, -self.gamma * gg + float(weights @ at_grad[: len(weights)])  # gᵀd, d = −γ g + Σ w·pairs
+
+
+@contextlib.contextmanager
+def _exact_float32() -> Iterator[None]:
+    """Float32 matrix products in full float32: TF32 (on by default on CUDA here) would round the
+    inner products the curvature pairs are built from to 10 bits."""
+    matmul = torch.backends.cuda.matmul
+    previous = matmul.allow_tf32
+    matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        matmul.allow_tf32 = previous
