@@ -103,25 +103,35 @@ class _Counted(GraphedEvaluation):
 
 @cuda
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_transfer_with_graphs_follows_the_eager_one(cuda_transfer, content_path, style_path, monkeypatch,
-                                                      precision):
+def test_every_replayed_evaluation_scores_the_image_it_was_given(cuda_transfer, content_path, style_path,
+                                                                 monkeypatch, precision):
+    """Each loss a graphed run reports is the objective at that evaluation's image, recomputed eagerly.
+
+    (Whole trajectories are no test: a 1e-6 change of the start image moves the losses
+    of a 14-step run by about 1 %, and cuDNN's kernels need not be bitwise reproducible.)
+    """
     monkeypatch.setattr(gatys.engine, "GraphedEvaluation", _Counted)
     _Counted.made = []
-    settings = {"scales": (48, 64), "iterations": (6, 8), "precision": precision}
+    scales = (48, 64)
+    objectives = [cuda_transfer.objective(content_path, style_path, size=size, precision=precision) for size in scales]
+    reported, recomputed = [], []
+
+    def check(progress):
+        reported.append(progress.losses["total"].item())
+        with torch.no_grad():
+            recomputed.append(objectives[progress.scale](progress.image.clone())[0].item())
+
     with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)  # a failed capture would warn
-        graphed = cuda_transfer.run(content_path, style_path, **settings)
+        warnings.simplefilter("error", RuntimeWarning)  # an objective found uncapturable would warn
+        result = cuda_transfer.run(content_path, style_path, scales=scales, iterations=(6, 8), precision=precision,
+                                   callback=check)
     assert [made.graph is not None for made in _Counted.made] == [True, True]  # one graph per scale
-    eager = cuda_transfer.run(content_path, style_path, cuda_graph=False, **settings)
-    assert len(_Counted.made) == 2
-    for with_graph, without in zip(graphed.trace, eager.trace):
-        for part in ("total", "content", "style"):
-            torch.testing.assert_close(torch.tensor(with_graph["losses"][part]), torch.tensor(without["losses"][part]),
-                                       rtol=2e-3, atol=0)
-    torch.testing.assert_close(graphed.image, eager.image, rtol=0, atol=2e-3)
+    assert len(reported) == 14
+    torch.testing.assert_close(torch.tensor(reported), torch.tensor(recomputed), rtol=1e-4, atol=0)
+    first_scale = result.trace[0]["losses"]["total"]
+    assert first_scale[-1] < 0.9 * first_scale[0]  # and the optimisation moves on them
 
 
-@cuda
 @cuda
 @pytest.mark.parametrize("settings", [{"optimizer": "adam", "resample": True, "style_losses": ("sliced-wasserstein",)},
                                       {"style_losses": ("gram", "w2")}, {"cuda_graph": False}])
