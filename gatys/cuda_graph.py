@@ -2,7 +2,7 @@
 
 An eager evaluation launches a few hundred kernels; at the sizes people run on a fast GPU
 the host takes longer to launch them than the GPU takes to run them (at 512 px on an H200,
-10.5 ms per evaluation eager, 3.1 ms replayed; docs/performance.md). A graph launches them
+9.0 ms per evaluation eager, 2.85 ms replayed; docs/performance.md). A graph launches them
 all at once. Capture needs what the engine's loop already guarantees: x keeps its storage
 (the optimisers move it in place) and every evaluation draws the same random numbers (so
 not with Adam's per-evaluation resampling, which the engine runs eagerly); and it needs an

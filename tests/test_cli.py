@@ -50,13 +50,17 @@ def test_no_manifest_and_snapshots(content_path, style_path, tmp_path):
 def test_config_file_with_flags_winning(content_path, style_path, tmp_path):
     config = tmp_path / "run.toml"
     config.write_text(f'content = "{content_path}"\nstyle = ["{style_path}"]\nsize = 24\n'
-                      f'iterations = 2\nstyle-weight = 3.0\nquiet = true\nprecision = "fp32"\nloss = ["gram", "moments"]\n')
+                      f'iterations = 2\nstyle-weight = 3.0\nquiet = true\nprecision = "fp32"\nloss = ["gram", "moments"]\n'
+                      'cuda-graph = false\n')
     out = tmp_path / "out.png"
     result = CliRunner().invoke(cli, ["transfer", "--config", str(config), "-o", str(out), "--size", "40"])
     assert result.exit_code == 0, result.output
     settings = json.loads((tmp_path / "out.json").read_text())["settings"]
     assert (settings["size"], settings["iterations"], settings["style_weight"]) == (40, 2, 3.0)
-    assert settings["style_losses"] == ["gram", "moments"]
+    assert settings["style_losses"] == ["gram", "moments"] and settings["cuda_graph"] is False
+    result = CliRunner().invoke(cli, ["transfer", "--config", str(config), "-o", str(out), "--cuda-graph"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "out.json").read_text())["settings"]["cuda_graph"] is True
 
 
 def test_progress_lines_when_not_a_terminal(content_path, style_path, tmp_path):
