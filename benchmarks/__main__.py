@@ -9,8 +9,9 @@ memory format, with breakdown and memory), pastiche (the same transfer in the pa
 compared per evaluation), compile (CUDA only: torch.compile of the network, without and with
 CUDA graphs), losses (every registered style loss as M grows), bf16 (bf16 against float32
 results on the sample images). The JSON is rewritten after every engine case and every
-section, so an interrupted run keeps what it measured. Each engine, pastiche and loss case runs in its own
-interpreter; don't run other heavy work meanwhile: the JSON records how much CPU others took.
+section, so an interrupted run keeps what it measured. Each engine, pastiche and loss case
+runs in its own interpreter; don't run other heavy work meanwhile: the JSON records how
+much CPU others took.
 """
 from __future__ import annotations
 
@@ -153,7 +154,7 @@ def engine_cases(plan: Plan, device: torch.device, default_precision: str) -> li
     """(size, precision, memory format, mode) of every engine case, in the order they run.
 
     Every precision and format in the device's default mode; on CUDA also the default
-    precision and format without graphs (eager), then torch.compile at the smallest size.
+    precision and format without graphs (eager). torch.compile has its own section.
     """
     mode = workload.default_mode(device)
     cases = [(size, precision, name, mode) for size in plan.sizes for precision in PRECISIONS for name in FORMATS]
@@ -487,8 +488,7 @@ def main(argv: list[str] | None = None) -> int:
               "calls of its own, gatys/cpu_layers.py)", flush=True)
     elif "compile" in options.only:
         with section(report, "compile"):
-            rates = report.setdefault("conv_throughput", None) or run_floor(plan, device)
-            report["conv_throughput"] = rates
+            rates = report["conv_throughput"] = report.get("conv_throughput") or run_floor(plan, device)
             report["compiled"] = []
             run_engine(plan, device, rates, described["default_precision"],
                        compile_cases(plan, described["default_precision"]), report["compiled"],

@@ -60,13 +60,13 @@ class GraphedEvaluation:
     def _checked(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """An eager evaluation in which any host read of the device raises instead of waiting."""
         previous = torch.cuda.get_sync_debug_mode()
-        torch.cuda.set_sync_debug_mode("error")
+        _set_sync_debug_mode("error")
         try:
             return evaluate_eagerly(self.objective, self.x)
         except RuntimeError as error:
             self.eager_because = str(error).splitlines()[0] if str(error) else type(error).__name__
         finally:
-            torch.cuda.set_sync_debug_mode(previous)
+            _set_sync_debug_mode(previous)
         warnings.warn(f"the objective reads the device from the host, so it runs without a CUDA graph: "
                       f"{self.eager_because}", RuntimeWarning, stacklevel=3)
         return evaluate_eagerly(self.objective, self.x)
@@ -82,3 +82,11 @@ class GraphedEvaluation:
         self.graph, self.outputs = graph, outputs
         graph.replay()
         return outputs
+
+
+def _set_sync_debug_mode(mode: int | str) -> None:
+    """torch.cuda.set_sync_debug_mode without its warning that the mode is a prototype (it
+    may miss some synchronising operations; capture then still fails loudly)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Synchronization debug mode is a prototype")
+        torch.cuda.set_sync_debug_mode(mode)

@@ -27,8 +27,8 @@ import torch
 from scipy.linalg import solve_triangular
 
 CURVATURE_FLOOR = 1e-10  # torch's: a pair with sᵀy at or below it is not stored
-S, G, Y = 0, 1, 2  # the buffer's rows of this step's s, g and y; slot j's pair is in rows 3 + 2j, 4 + 2j
-PAIRS = 3
+S, G, Y = 0, 1, 2  # the buffer's rows of this step's s, g and y
+FIRST_PAIR = 3  # slot j's s and y are in rows FIRST_PAIR + 2j and FIRST_PAIR + 2j + 1
 
 
 class LBFGS:
@@ -44,7 +44,7 @@ class LBFGS:
         self.x = x
         self.lr = lr
         self.history = history
-        self.rows = x.new_zeros((PAIRS + 2 * history, x.numel()))  # s, g, y, then the pairs by slot
+        self.rows = x.new_zeros((FIRST_PAIR + 2 * history, x.numel()))  # s, g, y, then the pairs by slot
         self.sy = np.zeros((history, history))  # s_iᵀ y_j by slot, i older
         self.yy = np.zeros((history, history))  # y_iᵀ y_j by slot
         self.order: list[int] = []  # occupied slots, oldest pair first; slots fill from 0 up
@@ -56,7 +56,7 @@ class LBFGS:
     @property
     def pairs(self) -> torch.Tensor:
         """The stored pairs by slot: s_j in row 2j, y_j in row 2j + 1."""
-        return self.rows[PAIRS:]
+        return self.rows[FIRST_PAIR:]
 
     @torch.no_grad()
     def step(self, evaluate: Callable[[], torch.Tensor]) -> float:
@@ -88,7 +88,7 @@ class LBFGS:
         y = torch.sub(grad, rows[G], out=rows[Y])
         rows[G].copy_(grad)
         with _exact_float32():
-            products = rows[G : Y + 1] @ rows[: PAIRS + 2 * count].T  # g and y · (s, g, y, every stored s and y)
+            products = rows[G : Y + 1] @ rows[: FIRST_PAIR + 2 * count].T  # g and y · (s, g, y, every stored s and y)
         numbers = torch.cat([loss.reshape(1).to(products.dtype), products.reshape(-1)]).cpu().double().numpy()
         value = float(numbers[0])
         with_g, with_y = numbers[1:].reshape(2, -1)
@@ -96,8 +96,8 @@ class LBFGS:
         if gg == 0:  # a stationary point: torch stops before storing the pair
             return value, None
         at_grad = np.zeros(2 * self.history)  # Sᵀg and Yᵀg by slot, interleaved
-        at_grad[: 2 * count] = with_g[PAIRS:]
-        y_with = with_y[PAIRS:]  # the new y with each stored s and y
+        at_grad[: 2 * count] = with_g[FIRST_PAIR:]
+        y_with = with_y[FIRST_PAIR:]  # the new y with each stored s and y
         if ys > CURVATURE_FLOOR:
             slot = self.order.pop(0) if count == self.history else count
             kept = np.array(self.order, dtype=np.int64)

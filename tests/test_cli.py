@@ -50,8 +50,8 @@ def test_no_manifest_and_snapshots(content_path, style_path, tmp_path):
 def test_config_file_with_flags_winning(content_path, style_path, tmp_path):
     config = tmp_path / "run.toml"
     config.write_text(f'content = "{content_path}"\nstyle = ["{style_path}"]\nsize = 24\n'
-                      f'iterations = 2\nstyle-weight = 3.0\nquiet = true\nprecision = "fp32"\nloss = ["gram", "moments"]\n'
-                      'cuda-graph = false\n')
+                      f'iterations = 2\nstyle-weight = 3.0\nquiet = true\nprecision = "fp32"\n'
+                      'loss = ["gram", "moments"]\ncuda-graph = false\n')
     out = tmp_path / "out.png"
     result = CliRunner().invoke(cli, ["transfer", "--config", str(config), "-o", str(out), "--size", "40"])
     assert result.exit_code == 0, result.output
