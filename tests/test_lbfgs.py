@@ -95,3 +95,41 @@ def test_no_move_along_an_ascent_direction(monkeypatch):
     monkeypatch.setattr(optimizer, "_update", ascent)
     optimizer.step(evaluate)
     assert torch.equal(x.detach(), moved)
+
+
+def _evaluations_with_nan(x: torch.Tensor, bad: set[int]):
+    """evaluate() for optimize.run on the quadratic, returning NaN (loss and gradient) at the evaluations in `bad`."""
+    count = 0
+
+    def evaluate():
+        nonlocal count
+        count += 1
+        x.grad = None
+        loss = quadratic(x)
+        loss.backward()
+        if count in bad:
+            x.grad.fill_(float("nan"))
+            return torch.tensor(float("nan"))
+        return loss.detach()
+
+    return evaluate
+
+
+def test_nan_guard_restores_the_best_image_and_restarts():
+    from gatys import optimize
+
+    x = torch.full((2, 3), 2.0, requires_grad=True)
+    best = x.detach().clone() * 0 + 1.0  # what the engine's best-image tracking would hold
+    optimize.run("lbfgs", x, _evaluations_with_nan(x, {4}), iterations=20, best=best)
+    assert torch.isfinite(x).all() and quadratic(x) < 1e-3 * quadratic(torch.full((2, 3), 2.0))
+
+
+def test_nan_guard_gives_up_on_a_second_non_finite_loss_in_a_row():
+    from gatys import optimize
+
+    x = torch.full((2, 3), 2.0, requires_grad=True)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        optimize.run("lbfgs", x, _evaluations_with_nan(x, {4, 5}), iterations=20, best=x.detach().clone())
+    fresh = torch.full((2, 3), 2.0, requires_grad=True)
+    with pytest.raises(FloatingPointError, match="not finite"):  # and at once without a best image to go back to
+        optimize.run("lbfgs", fresh, _evaluations_with_nan(fresh, {1}), iterations=3)
