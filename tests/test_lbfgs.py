@@ -97,13 +97,16 @@ def test_no_move_along_an_ascent_direction(monkeypatch):
     assert torch.equal(x.detach(), moved)
 
 
-def _evaluations_with_nan(x: torch.Tensor, bad: set[int]):
-    """evaluate() for optimize.run on the quadratic, returning NaN (loss and gradient) at the evaluations in `bad`."""
+def _evaluations_with_nan(x: torch.Tensor, bad: set[int], seen: list | None = None):
+    """evaluate() for optimize.run on the quadratic, returning NaN (loss and gradient) at the evaluations in `bad`;
+    `seen` collects the points evaluated."""
     count = 0
 
     def evaluate():
         nonlocal count
         count += 1
+        if seen is not None:
+            seen.append(x.detach().clone())
         x.grad = None
         loss = quadratic(x)
         loss.backward()
@@ -119,8 +122,14 @@ def test_nan_guard_restores_the_best_image_and_restarts():
     from gatys import optimize
 
     x = torch.full((2, 3), 2.0, requires_grad=True)
-    best = x.detach().clone() * 0 + 1.0  # what the engine's best-image tracking would hold
-    optimize.run("lbfgs", x, _evaluations_with_nan(x, {4}), iterations=20, best=best)
+    best = torch.ones(2, 3)  # what the engine's best-image tracking would hold
+    seen = []
+    optimize.run("lbfgs", x, _evaluations_with_nan(x, {4}, seen), iterations=20, best=best)
+    assert torch.equal(seen[4], best)  # the evaluation after the NaN is at the best image
+    at_best = best.clone().requires_grad_()
+    quadratic(at_best).backward()
+    first_step = best - min(1.0, 1.0 / at_best.grad.abs().sum().item()) * at_best.grad  # a fresh L-BFGS's step
+    torch.testing.assert_close(seen[5], first_step)
     assert torch.isfinite(x).all() and quadratic(x) < 1e-3 * quadratic(torch.full((2, 3), 2.0))
 
 
