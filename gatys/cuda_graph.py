@@ -48,14 +48,15 @@ class GraphedEvaluation:
 
     def __call__(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         self.calls += 1
-        if self.graph is not None:
-            self.graph.replay()
-            return self.outputs
-        if self.eager_because is not None or self.calls == 1:
-            return evaluate_eagerly(self.objective, self.x)
-        if self.calls == 2:
-            return self._checked()
-        return self._capture()
+        with torch.cuda.device(self.x.device):  # capture and replay on x's GPU, whichever is current
+            if self.graph is not None:
+                self.graph.replay()
+                return self.outputs
+            if self.eager_because is not None or self.calls == 1:
+                return evaluate_eagerly(self.objective, self.x)
+            if self.calls == 2:
+                return self._checked()
+            return self._capture()
 
     def _checked(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """An eager evaluation in which any host read of the device raises instead of waiting."""
