@@ -148,11 +148,7 @@ def lbfgs_step_costs(shape: tuple[int, ...], device: torch.device,
 
     Step k (0-based) works with about k − 1 stored pairs until the history is full.
     """
-    generator = torch.Generator().manual_seed(0)
-    count = math.prod(shape)
-    # An ill-conditioned quadratic ½·Σ c·x², so every step adds a valid (s, y) pair.
-    curvature = torch.logspace(-4, 0, count)[torch.randperm(count, generator=generator)].view(shape).to(device)
-    x = torch.rand(shape, generator=generator).to(device).requires_grad_(True)
+    curvature, x = quadratic_problem(shape, device)
     optimizer = optimize.LBFGS(x, lr=1.0, history=optimize.LBFGS_HISTORY)
     objective_seconds: list[float] = []
 
@@ -167,6 +163,15 @@ def lbfgs_step_costs(shape: tuple[int, ...], device: torch.device,
 
     step_seconds = timed(lambda: optimizer.step(closure), device, steps, warmup=0)
     return [step - inner for step, inner in zip(step_seconds, objective_seconds)]
+
+
+def quadratic_problem(shape: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(c, x₀) of the ill-conditioned quadratic ½·Σ c·x² (c log-spaced over four decades, shuffled) that
+    times the optimizer: cheap to evaluate, and every step adds a valid (s, y) pair."""
+    generator = torch.Generator().manual_seed(0)
+    count = math.prod(shape)
+    curvature = torch.logspace(-4, 0, count)[torch.randperm(count, generator=generator)].view(shape).to(device)
+    return curvature, torch.rand(shape, generator=generator).to(device).requires_grad_(True)
 
 
 def measure_long(size: int, evaluations: int, device: str = "auto") -> dict:

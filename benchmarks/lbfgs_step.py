@@ -21,6 +21,7 @@ import torch
 from gatys import optimize
 from gatys.lbfgs import LBFGS
 
+from .engine_speed import quadratic_problem
 from .measure import synchronize
 
 
@@ -33,10 +34,7 @@ def load_other(path: str) -> type:
 
 def prepared(optimizer_class: type, shape: tuple[int, ...], device: torch.device):
     """An optimizer with a full history on the quadratic, its step closure and its x."""
-    generator = torch.Generator().manual_seed(0)
-    count = torch.Size(shape).numel()
-    curvature = torch.logspace(-4, 0, count)[torch.randperm(count, generator=generator)].view(shape).to(device)
-    x = torch.rand(shape, generator=generator).to(device).requires_grad_(True)
+    curvature, x = quadratic_problem(shape, device)
     optimizer = optimizer_class(x, 1.0, optimize.LBFGS_HISTORY)
 
     def closure() -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gatys import optimize
 from gatys.lbfgs import LBFGS
 
 
@@ -119,8 +120,6 @@ def _evaluations_with_nan(x: torch.Tensor, bad: set[int], seen: list | None = No
 
 
 def test_nan_guard_restores_the_best_image_and_restarts():
-    from gatys import optimize
-
     x = torch.full((2, 3), 2.0, requires_grad=True)
     best = torch.ones(2, 3)  # what the engine's best-image tracking would hold
     seen = []
@@ -134,8 +133,6 @@ def test_nan_guard_restores_the_best_image_and_restarts():
 
 
 def test_nan_guard_gives_up_on_a_second_non_finite_loss_in_a_row():
-    from gatys import optimize
-
     x = torch.full((2, 3), 2.0, requires_grad=True)
     with pytest.raises(FloatingPointError, match="not finite"):
         optimize.run("lbfgs", x, _evaluations_with_nan(x, {4, 5}), iterations=20, best=x.detach().clone())
