@@ -1,4 +1,4 @@
-"""The network's layers on the CPU fast path: conv + ReLU fused, and a 2×2 max-pool.
+"""The network's layers on the CPU fast path: conv + ReLU fused (with the 2×2 max-pool after it), and a 2×2 max-pool.
 
     y = relu(conv(x, W) + b),   ∂L/∂x = conv(∂L/∂y ⊙ [y > 0], W̃),   W̃ = W with in/out swapped, flipped 3×3
 
@@ -9,7 +9,8 @@ with W̃, which oneDNN runs faster than its backward-data convolution for the de
 layout, which it would otherwise redo at every call. Weights get no gradient: the
 network's never require one. The max-pool's backward scatters with max_unpool2d, the
 same operation for non-overlapping windows and about twice as fast as torch's pool
-backward on CPU. Measured in docs/performance.md.
+backward on CPU. Followed by a max-pool, the ReLU's mask is applied to the pooled
+gradient, a quarter of the map. Measured in docs/performance.md.
 """
 from __future__ import annotations
 
@@ -95,6 +96,36 @@ class _ConvReLU(torch.autograd.Function):
             return None, None, None
         (y,) = ctx.saved_tensors
         masked = torch.ops.aten.threshold_backward(grad, y, 0)
+        return _conv(masked, ctx.flipped, None, relu=False), None, None
+
+
+def conv_relu_pool(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """max_pool2d(relu(conv(x)), 2, 2) with the ReLU's mask applied to the pooled gradient.
+
+    A window's maximum is positive exactly where the ReLU passed its argmax, so masking
+    the pooled gradient by pooled > 0 before the scatter gives the same gradient as masking
+    the full map after it, with a quarter of the elements, and the full map is not kept.
+    """
+    return _ConvReLUPool.apply(x, conv.bias, _weights(conv, x))
+
+
+class _ConvReLUPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, bias, weights):
+        forward_weight, ctx.flipped = weights
+        y = _conv(x, forward_weight, bias, relu=True)
+        pooled, indices = torch.ops.aten.max_pool2d_with_indices(y, [2, 2], [2, 2])
+        ctx.save_for_backward(pooled, indices)
+        ctx.size = y.shape[-2:]
+        return pooled
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        pooled, indices = ctx.saved_tensors
+        masked = F.max_unpool2d(torch.ops.aten.threshold_backward(grad, pooled, 0), indices, 2, 2, output_size=ctx.size)
         return _conv(masked, ctx.flipped, None, relu=False), None, None
 
 

@@ -8,7 +8,8 @@ preprocessing here so nothing else knows about it:
   a path       a .pth / .safetensors state dict in torchvision's key layout
 Layer names follow the paper: conv1_1, relu1_1, …, pool5. The network runs only up to
 the deepest layer asked for, in the dtype of its weights (bf16 ones run in bf16); on the
-CPU each conv + ReLU whose conv output is not asked for runs fused (gatys/cpu_layers.py).
+CPU each conv + ReLU whose conv output is not asked for runs fused, with the max-pool
+after it too where that ReLU's output is not asked for (gatys/cpu_layers.py).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cpu_layers import conv_relu, fusable, max_pool_2x2
+from .cpu_layers import conv_relu, conv_relu_pool, fusable, max_pool_2x2
 from .errors import GatysError
 from .files import file_sha256
 
@@ -219,17 +220,23 @@ class VGGFeatures(nn.Module):
         deepest = max(TORCHVISION_INDEX[name] for name in wanted)
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(x).to(self.convs["conv1_1"].weight.dtype)  # the convs' dtype: bf16 ones run in bf16
-        fused = None  # the relu computed with its conv
-        for name in LAYERS[: deepest + 1]:
-            if name.startswith("conv"):
+        layers = LAYERS[: deepest + 1]
+        done_with_conv: tuple[str, ...] = ()  # the relu (and pool) its conv already computed
+        for index, name in enumerate(layers):
+            if name in done_with_conv:
+                pass
+            elif name.startswith("conv"):
                 conv = self.convs[name]
-                if name not in wanted and fusable(conv, x):
-                    x = fused = conv_relu(conv, x)
-                else:
+                following = layers[index + 1 : index + 3]  # its relu, and the pool if one comes next
+                if name in wanted or not fusable(conv, x):
                     x = conv(x)
-            elif name.startswith("relu"):
-                if x is not fused:  # not already applied with its conv; in place unless the conv output is kept
-                    x = F.relu(x, inplace=LAYERS[TORCHVISION_INDEX[name] - 1] not in wanted)
+                elif (self.pooling == "max" and len(following) == 2 and following[1].startswith("pool")
+                        and following[0] not in wanted):
+                    x, done_with_conv = conv_relu_pool(conv, x), following
+                else:
+                    x, done_with_conv = conv_relu(conv, x), following[:1]
+            elif name.startswith("relu"):  # in place unless the conv output is kept
+                x = F.relu(x, inplace=LAYERS[TORCHVISION_INDEX[name] - 1] not in wanted)
             elif self.pooling == "max":
                 x = max_pool_2x2(x) if x.device.type == "cpu" else F.max_pool2d(x, 2, 2)
             else:

@@ -1,4 +1,4 @@
-"""The CPU fast paths of the network against plain autograd: fused conv + ReLU, 2×2 max-pool (gatys/cpu_layers.py)."""
+"""The CPU fast paths of the network against plain autograd: fused conv + ReLU (+ max-pool), 2×2 max-pool (gatys/cpu_layers.py)."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gatys.cpu_layers import PACKED_SHAPES, conv_relu, fusable, max_pool_2x2
+from gatys.cpu_layers import PACKED_SHAPES, conv_relu, conv_relu_pool, fusable, max_pool_2x2
 
 
 def _conv(in_channels: int, out_channels: int, dtype: torch.dtype) -> nn.Conv2d:
@@ -41,6 +41,34 @@ def test_value_and_gradient_match_autograd(dtype, tolerance):
     torch.testing.assert_close(fused.float(), reference.float(), rtol=0, atol=tolerance * scale)
     scale = reference_grad.abs().max().item()
     torch.testing.assert_close(fused_grad.float(), reference_grad.float(), rtol=0, atol=tolerance * scale)
+
+
+def test_conv_relu_pool_gradcheck_in_float64():
+    conv = _conv(3, 5, torch.float64)
+    x = _input(3, torch.float64)
+    assert torch.autograd.gradcheck(lambda t: conv_relu_pool(conv, t), (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_conv_relu_pool_is_exactly_conv_relu_then_pool(dtype):
+    """Masking the pooled gradient gives the gradient of masking the full map, bit for bit (odd sizes: the
+    last row is outside every window), with ReLU zeros inside windows, whole windows of zeros included."""
+    conv = _conv(8, 16, dtype)
+    with torch.no_grad():
+        conv.bias[:4] = -10.0  # channels that are zero everywhere after the ReLU
+    x = _input(8, dtype)
+    upstream = torch.randn(2, 16, 4, 6).to(dtype).contiguous(memory_format=torch.channels_last)
+    fused = conv_relu_pool(conv, x)
+    (fused_grad,) = torch.autograd.grad(fused, x, upstream)
+    separate = max_pool_2x2(conv_relu(conv, x))
+    (separate_grad,) = torch.autograd.grad(separate, x, upstream)
+    assert fused.shape == (2, 16, 4, 6) and (fused[:, :4] == 0).all() and (fused[:, 4:] > 0).any()
+    assert torch.equal(fused, separate) and torch.equal(fused_grad, separate_grad)
+    reference = F.max_pool2d(F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1)), 2, 2)
+    (reference_grad,) = torch.autograd.grad(reference, x, upstream)
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(fused_grad.float(), reference_grad.float(), rtol=0,
+                               atol=tolerance * reference_grad.abs().max().item())
 
 
 def test_transposed_weight_follows_weight_changes():

@@ -76,12 +76,17 @@ def test_features_are_deterministic_and_batch_independent(caffe):
 def test_network_stops_at_the_deepest_layer_asked_for(caffe, monkeypatch):
     called = []
     names = {id(conv): name for name, conv in caffe.convs.items()}
-    fused = gatys.vgg.conv_relu
-    monkeypatch.setattr(gatys.vgg, "conv_relu", lambda conv, x: (called.append(names[id(conv)]), fused(conv, x))[1])
+    for fast_path in ("conv_relu", "conv_relu_pool"):
+        fused = getattr(gatys.vgg, fast_path)
+        monkeypatch.setattr(gatys.vgg, fast_path,
+                            lambda conv, x, fused=fused: (called.append(names[id(conv)]), fused(conv, x))[1])
     for name, conv in caffe.convs.items():
         monkeypatch.setattr(conv, "forward", lambda x, conv=conv, name=name: (called.append(name), conv._conv_forward(x, conv.weight, conv.bias))[1])
     caffe(torch.rand(1, 3, 16, 16), ["conv1_2", "relu2_1"])
     assert called == ["conv1_1", "conv1_2", "conv2_1"]
+    called.clear()
+    caffe(torch.rand(1, 3, 16, 16), ["pool2"])
+    assert called == ["conv1_1", "conv1_2", "conv2_1", "conv2_2"]
 
 
 def test_layer_names_follow_torchvision_indices():
@@ -170,3 +175,21 @@ def test_cpu_fast_path_matches_the_plain_path_other_devices_take(monkeypatch):
     for layer in layers:  # float32 sums in another order: agreement to ~1e-5 of each map's scale
         torch.testing.assert_close(fast[layer], plain[layer], rtol=0, atol=1e-5 * plain[layer].abs().max().item())
     torch.testing.assert_close(fast_grad, plain_grad, rtol=0, atol=1e-5 * plain_grad.abs().max().item())
+
+
+def test_a_max_pool_is_fused_with_its_conv_unless_the_relu_before_it_is_asked_for(caffe, monkeypatch):
+    names = {id(conv): name for name, conv in caffe.convs.items()}
+    pooled_with_conv = []
+    fused = gatys.vgg.conv_relu_pool
+    monkeypatch.setattr(gatys.vgg, "conv_relu_pool",
+                        lambda conv, x: (pooled_with_conv.append(names[id(conv)]), fused(conv, x))[1])
+    image = torch.rand(1, 3, 16, 16)
+    caffe(image, ["relu1_1", "relu3_1"])
+    assert pooled_with_conv == ["conv1_2", "conv2_2"]
+    pooled_with_conv.clear()
+    caffe(image, ["relu1_2", "pool2"])  # relu1_2's map is returned, so pool1 runs on its own
+    assert pooled_with_conv == ["conv2_2"]
+    pooled_with_conv.clear()
+    avg = load_vgg("caffe", pooling="avg")
+    avg(image, ["relu3_1"])
+    assert pooled_with_conv == []
