@@ -14,6 +14,7 @@ import platform
 import torch
 
 from .errors import GatysError
+from .heap import keep_freed_memory
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -101,6 +102,8 @@ def _cpu_model() -> str | None:
 
 def configure(device: torch.device) -> None:
     """Process-wide speed settings that do not change results beyond float32 rounding."""
+    if device.type == "cpu":
+        keep_freed_memory()  # the feature maps' pages stay mapped from one evaluation to the next
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
