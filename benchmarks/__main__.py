@@ -177,7 +177,7 @@ def run_engine(plan: Plan, device: torch.device, rates: list[dict], default_prec
         print(f"engine: {size} px, {precision}, {name}, {mode}", flush=True)
         row = case(plan, "benchmarks.engine_speed:measure", size=size, precision=precision, memory_format=name,
                    device=str(device), evaluations=plan.evaluations[size], repeats=plan.repeats[size],
-                   warmup=plan.warmup, mode=mode)
+                   warmup=plan.warmup, mode=mode, conv_probe=plan.conv)
         row.setdefault("mode", mode)
         row["default"] = (precision == default_precision and name == workload.DEFAULT_MEMORY_FORMAT
                           and mode == default_mode)
@@ -188,6 +188,9 @@ def run_engine(plan: Plan, device: torch.device, rates: list[dict], default_prec
             row["flops"]["evaluation"] = row["flops"]["total"] + row["flops"]["gram_losses"]
             row["floor_seconds"] = row["flops"]["evaluation"] / best_rate(rates, precision)
             row["floor_ratio"] = row["seconds_per_evaluation"] / row["floor_seconds"]
+            if row.get("adjacent_conv_gflops"):
+                row["adjacent_floor_ratio"] = (row["seconds_per_evaluation"] * row["adjacent_conv_gflops"] * 1e9
+                                               / row["flops"]["evaluation"])
         rows.append(row)
         save()
 
@@ -301,6 +304,9 @@ def targets(engine: list[dict], default_precision: str) -> list[str]:
     if fp32:
         lines.append(f"fp32 path at {size} px (channels_last): {fp32['seconds_per_evaluation']:.4f} s/eval = "
                      f"{fp32['floor_ratio']:.2f}× the fp32 floor of {fp32['floor_seconds']:.4f} s (target ≤ 1.15×)")
+        if fp32.get("adjacent_floor_ratio"):
+            lines.append(f"  the same against the conv rate timed in the case's own process right after its run "
+                         f"({fp32['adjacent_conv_gflops']:.0f} GFLOP/s): {fp32['adjacent_floor_ratio']:.2f}×")
     return lines
 
 

@@ -19,6 +19,10 @@ engine's default settings:
                what every step of a long run pays
   memory       peak over the end-to-end run (measure.PeakMemory); the run is shorter than
                L-BFGS's history, so the history's full size is reported beside it
+  conv rate    with conv_probe, the floor's conv (floor.conv_throughput) timed again in the same
+               process after the run, so the case's ratio to the floor can also be taken between
+               two timings minutes apart at most (the suite's own probe runs first, and this
+               machine's speed drifts by several per cent between runs)
 
 `measure_long` is one long end-to-end run (the 1000 evaluations at 512 px asked for on GPUs).
 """
@@ -33,11 +37,13 @@ from gatys import Transfer, optimize
 from gatys.device import resolve_device, resolve_precision
 
 from . import workload
+from .floor import conv_throughput
 from .measure import PeakMemory, median, synchronize, timed
 
 
 def measure(size: int, precision: str, memory_format: str, device: str = "auto", evaluations: int = 30,
-            repeats: int = 7, warmup: int = 3, mode: str = "eager") -> dict:
+            repeats: int = 7, warmup: int = 3, mode: str = "eager",
+            conv_probe: tuple[int, int, int] | None = None) -> dict:
     if mode not in workload.MODES:
         raise ValueError(f"mode must be one of {', '.join(workload.MODES)}, not {mode!r}")
     config = workload.settings(size, precision, device).replace(cuda_graph=mode.endswith("graph"))
@@ -61,6 +67,7 @@ def measure(size: int, precision: str, memory_format: str, device: str = "auto",
         intervals = [b - a for a, b in zip(stamps, stamps[1:])]
         steady = intervals[warmup:] or intervals
         parts = breakdown(objective, start, target, repeats, warmup=min(warmup, 2))
+    adjacent = adjacent_conv_rate(target, resolve_precision(precision, target), conv_probe) if conv_probe else None
     costs = lbfgs_step_costs(tuple(start.shape), target)
     parts["optimizer"] = median(costs[warmup + 1 : evaluations])  # the history the timed intervals had
     parts["optimizer_full_history"] = median(costs[optimize.LBFGS_HISTORY + 2 :])
@@ -89,7 +96,17 @@ def measure(size: int, precision: str, memory_format: str, device: str = "auto",
         "layers": list(objective.layers),
         "style_layers": sorted({layer for term in objective.style_terms for layer in term.layers}),
         "content_layer": objective.content_layer,
+        "adjacent_conv_gflops": adjacent,
     }
+
+
+def adjacent_conv_rate(device: torch.device, precision: str, probe: tuple[int, int, int]) -> float:
+    """The floor's conv rate (best forward GFLOP/s over the memory formats) timed again in this process,
+    right after the case: a ratio of two timings taken together, which a machine whose speed drifts
+    between the suite's start and the case does not skew."""
+    channels, side, repeats = probe
+    return max(conv_throughput(device, precision, layout, channels, side, repeats)["forward_gflops"]
+               for layout in workload.MEMORY_FORMATS.values())
 
 
 def breakdown(objective, start: torch.Tensor, device: torch.device, repeats: int, warmup: int = 2) -> dict:
