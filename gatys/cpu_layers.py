@@ -1,4 +1,4 @@
-"""The network's layers on the CPU fast path: conv + ReLU fused (with the 2×2 max-pool after it), and a 2×2 max-pool.
+"""The network's layers on the CPU fast path: conv + ReLU (+ a max-pool after it) fused, and a 2×2 max-pool.
 
     y = relu(conv(x, W) + b),   ∂L/∂x = conv(∂L/∂y ⊙ [y > 0], W̃),   W̃ = W with in/out swapped, flipped 3×3
 
@@ -125,7 +125,8 @@ class _ConvReLUPool(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:
             return None, None, None
         pooled, indices = ctx.saved_tensors
-        masked = F.max_unpool2d(torch.ops.aten.threshold_backward(grad, pooled, 0), indices, 2, 2, output_size=ctx.size)
+        masked = F.max_unpool2d(torch.ops.aten.threshold_backward(grad, pooled, 0), indices, 2, 2,
+                                output_size=ctx.size)
         return _conv(masked, ctx.flipped, None, relu=False), None, None
 
 
