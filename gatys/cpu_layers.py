@@ -10,7 +10,10 @@ layout, which it would otherwise redo at every call. Weights get no gradient: th
 network's never require one. The max-pool's backward scatters with max_unpool2d, the
 same operation for non-overlapping windows and about twice as fast as torch's pool
 backward on CPU. Followed by a max-pool, the ReLU's mask is applied to the pooled
-gradient, a quarter of the map. Measured in docs/performance.md.
+gradient, a quarter of the map. A conv whose input the network also returns (a style or
+content layer) can pass that input through, so the losses' gradient for it is added
+inside the conv's backward call rather than by autograd in a pass of its own. Measured
+in docs/performance.md.
 """
 from __future__ import annotations
 
@@ -32,9 +35,14 @@ def fusable(conv: nn.Conv2d, x: torch.Tensor) -> bool:
             and conv.padding == (1, 1) and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1)
 
 
-def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """relu(conv(x)) with a fused forward and a forward-conv backward (see the module docstring)."""
-    return _ConvReLU.apply(x, conv.bias, _weights(conv, x))
+def conv_relu(conv: nn.Conv2d, x: torch.Tensor, pass_input: bool = False):
+    """relu(conv(x)) with a fused forward and a forward-conv backward (see the module docstring).
+
+    pass_input=True returns (relu(conv(x)), x'), x' being x itself for other consumers: their
+    gradient then arrives here and is added to conv's input gradient inside the same oneDNN
+    call, instead of autograd adding the two in a pass of its own (see _conv).
+    """
+    return _ConvReLU.apply(x, conv.bias, _weights(conv, x), pass_input)
 
 
 def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,61 +81,89 @@ def _packed(weight: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
     return _PACK(weight.contiguous().to_mkldnn(), [1, 1], [1, 1], [1, 1], 1, list(input_shape))
 
 
-def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> torch.Tensor:
-    """conv(x, W) (+ ReLU) by oneDNN where it runs this dtype, by torch otherwise."""
-    if _FUSED is not None and x.dtype in _ONEDNN_DTYPES:
-        return _FUSED(x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "relu" if relu else "none", [], "")
-    y = F.conv2d(x, weight, bias, padding=1)
-    return y.relu_() if relu else y
+def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False,
+          add: torch.Tensor | None = None) -> torch.Tensor:
+    """conv(x, W) (+ ReLU), + `add`, by oneDNN where it runs this dtype, by torch otherwise.
+
+    Without a ReLU, `add` is summed into the output as oneDNN's binary post-op where it has
+    the output's dtype and layout, so the sum costs no pass over memory of its own.
+    """
+    onednn = _FUSED is not None and x.dtype in _ONEDNN_DTYPES
+    if onednn and add is not None and not relu and add.dtype == x.dtype and _same_layout(add, x):
+        return _FUSED.binary(x, add, weight, bias, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
+    if onednn:
+        y = _FUSED(x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "relu" if relu else "none", [], "")
+    else:
+        y = F.conv2d(x, weight, bias, padding=1)
+        y = y.relu_() if relu else y
+    return y if add is None else y.add_(add)
+
+
+def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Both dense in channels_last, or both dense in the default order."""
+    if b.is_contiguous(memory_format=torch.channels_last) and not b.is_contiguous():
+        return a.is_contiguous(memory_format=torch.channels_last)
+    return a.is_contiguous()
 
 
 class _ConvReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, bias, weights):
+    def forward(ctx, x, bias, weights, pass_input):
         forward_weight, ctx.flipped = weights
         y = _conv(x, forward_weight, bias, relu=True)
         ctx.save_for_backward(y)
+        if pass_input:
+            ctx.set_materialize_grads(False)
+            return y, x
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
+    def backward(ctx, grad, passed_grad=None):
         if not ctx.needs_input_grad[0]:
-            return None, None, None
+            return None, None, None, None
+        if grad is None:
+            return passed_grad, None, None, None
         (y,) = ctx.saved_tensors
         masked = torch.ops.aten.threshold_backward(grad, y, 0)
-        return _conv(masked, ctx.flipped, None, relu=False), None, None
+        return _conv(masked, ctx.flipped, None, add=passed_grad), None, None, None
 
 
-def conv_relu_pool(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """max_pool2d(relu(conv(x)), 2, 2) with the ReLU's mask applied to the pooled gradient.
+def conv_relu_pool(conv: nn.Conv2d, x: torch.Tensor, pass_input: bool = False):
+    """max_pool2d(relu(conv(x)), 2, 2) with the ReLU's mask applied to the pooled gradient;
+    pass_input as for conv_relu.
 
     A window's maximum is positive exactly where the ReLU passed its argmax, so masking
     the pooled gradient by pooled > 0 before the scatter gives the same gradient as masking
     the full map after it, with a quarter of the elements, and the full map is not kept.
     """
-    return _ConvReLUPool.apply(x, conv.bias, _weights(conv, x))
+    return _ConvReLUPool.apply(x, conv.bias, _weights(conv, x), pass_input)
 
 
 class _ConvReLUPool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, bias, weights):
+    def forward(ctx, x, bias, weights, pass_input):
         forward_weight, ctx.flipped = weights
         y = _conv(x, forward_weight, bias, relu=True)
         pooled, indices = torch.ops.aten.max_pool2d_with_indices(y, [2, 2], [2, 2])
         ctx.save_for_backward(pooled, indices)
         ctx.size = y.shape[-2:]
+        if pass_input:
+            ctx.set_materialize_grads(False)
+            return pooled, x
         return pooled
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
+    def backward(ctx, grad, passed_grad=None):
         if not ctx.needs_input_grad[0]:
-            return None, None, None
+            return None, None, None, None
+        if grad is None:
+            return passed_grad, None, None, None
         pooled, indices = ctx.saved_tensors
         masked = F.max_unpool2d(torch.ops.aten.threshold_backward(grad, pooled, 0), indices, 2, 2,
                                 output_size=ctx.size)
-        return _conv(masked, ctx.flipped, None, relu=False), None, None
+        return _conv(masked, ctx.flipped, None, add=passed_grad), None, None, None
 
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:

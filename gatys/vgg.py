@@ -215,6 +215,23 @@ class VGGFeatures(nn.Module):
             x = x.flip(1)
         return x * self.scale + self.shift
 
+    def _fused(self, conv: nn.Conv2d, x: torch.Tensor, following: tuple[str, ...], wanted: set[str],
+               out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tuple[str, ...]]:
+        """conv + ReLU (+ the max-pool after it) on the CPU fast path: (output, the layers it covered).
+
+        Where x is also a returned feature map, the map returned becomes x passed through the
+        fused call, so its losses' gradient joins the conv's input gradient in one oneDNN call.
+        """
+        returned = next((key for key, value in out.items() if value is x), None)
+        pool = (self.pooling == "max" and len(following) == 2 and following[1].startswith("pool")
+                and following[0] not in wanted)
+        covered = following if pool else following[:1]
+        result = (conv_relu_pool if pool else conv_relu)(conv, x, returned is not None)
+        if returned is None:
+            return result, covered
+        y, out[returned] = result
+        return y, covered
+
     def forward(self, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         wanted = set(check_layers(layers))
         deepest = max(TORCHVISION_INDEX[name] for name in wanted)
@@ -230,11 +247,8 @@ class VGGFeatures(nn.Module):
                 following = layers[index + 1 : index + 3]  # its relu, and the pool if one comes next
                 if name in wanted or not fusable(conv, x):
                     x = conv(x)
-                elif (self.pooling == "max" and len(following) == 2 and following[1].startswith("pool")
-                        and following[0] not in wanted):
-                    x, done_with_conv = conv_relu_pool(conv, x), following
                 else:
-                    x, done_with_conv = conv_relu(conv, x), following[:1]
+                    x, done_with_conv = self._fused(conv, x, following, wanted, out)
             elif name.startswith("relu"):  # in place unless the conv output is kept
                 x = F.relu(x, inplace=LAYERS[TORCHVISION_INDEX[name] - 1] not in wanted)
             elif self.pooling == "max":

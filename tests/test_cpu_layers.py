@@ -71,6 +71,48 @@ def test_conv_relu_pool_is_exactly_conv_relu_then_pool(dtype):
                                atol=tolerance * reference_grad.abs().max().item())
 
 
+@pytest.mark.parametrize("fused, pooled", [(conv_relu, False), (conv_relu_pool, True)])
+def test_pass_input_gradcheck_in_float64(fused, pooled):
+    conv = _conv(3, 5, torch.float64)
+    x = _input(3, torch.float64)
+    assert torch.autograd.gradcheck(lambda t: fused(conv, t, True), (x,))
+
+
+def _plain(conv: nn.Conv2d, x: torch.Tensor, pooled: bool) -> torch.Tensor:
+    y = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
+    return F.max_pool2d(y, 2, 2) if pooled else y
+
+
+@pytest.mark.parametrize("fused, pooled", [(conv_relu, False), (conv_relu_pool, True)])
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+@pytest.mark.parametrize("passed_layout", [torch.channels_last, torch.contiguous_format])
+def test_pass_input_returns_x_and_adds_its_gradient(fused, pooled, dtype, tolerance, passed_layout):
+    """x passed through: the same values, and the gradient of a loss on both outputs is what autograd
+    gives for x used twice; in the input's layout the sum is fused into the conv, in another it is added."""
+    conv = _conv(8, 16, dtype)
+    x = _input(8, dtype)
+    y, passed = fused(conv, x, True)
+    assert torch.equal(passed, x) and torch.equal(y, fused(conv, x))
+    upstream = torch.randn_like(y, dtype=torch.float64).to(dtype)
+    passed_upstream = torch.randn(x.shape, dtype=torch.float64).to(dtype).contiguous(memory_format=passed_layout)
+    (grad,) = torch.autograd.grad((y, passed), x, (upstream, passed_upstream))
+    (reference,) = torch.autograd.grad((_plain(conv, x, pooled), x * 1), x, (upstream, passed_upstream))
+    torch.testing.assert_close(grad.float(), reference.float(), rtol=0, atol=tolerance * reference.abs().max().item())
+
+
+@pytest.mark.parametrize("fused, pooled", [(conv_relu, False), (conv_relu_pool, True)])
+def test_pass_input_with_a_gradient_for_one_output_only(fused, pooled):
+    conv = _conv(8, 16, torch.float32)
+    x = _input(8, torch.float32)
+    y, passed = fused(conv, x, True)
+    (only_passed,) = torch.autograd.grad(passed.square().sum(), x)
+    torch.testing.assert_close(only_passed, 2 * x.detach())
+    y, passed = fused(conv, x, True)
+    (only_y,) = torch.autograd.grad(y.square().sum(), x)
+    (reference,) = torch.autograd.grad(_plain(conv, x, pooled).square().sum(), x)
+    torch.testing.assert_close(only_y, reference, rtol=0, atol=1e-5 * reference.abs().max().item())
+
+
 def test_transposed_weight_follows_weight_changes():
     conv = _conv(4, 6, torch.float32)
     x = _input(4, torch.float32)

@@ -79,7 +79,7 @@ def test_network_stops_at_the_deepest_layer_asked_for(caffe, monkeypatch):
     for fast_path in ("conv_relu", "conv_relu_pool"):
         fused = getattr(gatys.vgg, fast_path)
         monkeypatch.setattr(gatys.vgg, fast_path,
-                            lambda conv, x, fused=fused: (called.append(names[id(conv)]), fused(conv, x))[1])
+                            lambda conv, x, *rest, fused=fused: (called.append(names[id(conv)]), fused(conv, x, *rest))[1])
     for name, conv in caffe.convs.items():
         monkeypatch.setattr(conv, "forward", lambda x, conv=conv, name=name: (called.append(name), conv._conv_forward(x, conv.weight, conv.bias))[1])
     caffe(torch.rand(1, 3, 16, 16), ["conv1_2", "relu2_1"])
@@ -182,7 +182,7 @@ def test_a_max_pool_is_fused_with_its_conv_unless_the_relu_before_it_is_asked_fo
     pooled_with_conv = []
     fused = gatys.vgg.conv_relu_pool
     monkeypatch.setattr(gatys.vgg, "conv_relu_pool",
-                        lambda conv, x: (pooled_with_conv.append(names[id(conv)]), fused(conv, x))[1])
+                        lambda conv, x, *rest: (pooled_with_conv.append(names[id(conv)]), fused(conv, x, *rest))[1])
     image = torch.rand(1, 3, 16, 16)
     caffe(image, ["relu1_1", "relu3_1"])
     assert pooled_with_conv == ["conv1_2", "conv2_2"]
@@ -193,3 +193,18 @@ def test_a_max_pool_is_fused_with_its_conv_unless_the_relu_before_it_is_asked_fo
     avg = load_vgg("caffe", pooling="avg")
     avg(image, ["relu3_1"])
     assert pooled_with_conv == []
+
+
+def test_a_returned_map_is_passed_through_the_fused_conv_that_consumes_it(caffe, monkeypatch):
+    """Its losses' gradient then joins that conv's input gradient (gatys/cpu_layers.py); values and
+    gradients against the plain path: test_cpu_fast_path_matches_the_plain_path_other_devices_take."""
+    names = {id(conv): name for name, conv in caffe.convs.items()}
+    passed = {}
+    for fast_path in ("conv_relu", "conv_relu_pool"):
+        fused = getattr(gatys.vgg, fast_path)
+        monkeypatch.setattr(gatys.vgg, fast_path, lambda conv, x, pass_input=False, fused=fused: (
+            passed.__setitem__(names[id(conv)], pass_input), fused(conv, x, pass_input))[1])
+    feats = caffe(torch.rand(1, 3, 32, 32), ["relu1_1", "relu3_1", "relu3_2"])
+    assert passed == {"conv1_1": False, "conv1_2": True, "conv2_1": False, "conv2_2": False, "conv3_1": False,
+                      "conv3_2": True}
+    assert feats["relu1_1"].shape == (1, 64, 32, 32) and feats["relu3_1"].shape == (1, 256, 8, 8)
