@@ -83,10 +83,10 @@ def _packed(weight: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
 
 def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False,
           add: torch.Tensor | None = None) -> torch.Tensor:
-    """conv(x, W) (+ ReLU), + `add`, by oneDNN where it runs this dtype, by torch otherwise.
+    """conv(x, W), with its ReLU or plus `add`, by oneDNN where it runs this dtype, by torch otherwise.
 
-    Without a ReLU, `add` is summed into the output as oneDNN's binary post-op where it has
-    the output's dtype and layout, so the sum costs no pass over memory of its own.
+    `add` is summed into the output as oneDNN's binary post-op where it has the output's
+    dtype and layout, so the sum costs no pass over memory of its own.
     """
     onednn = _FUSED is not None and x.dtype in _ONEDNN_DTYPES
     if onednn and add is not None and not relu and add.dtype == x.dtype and _same_layout(add, x):
