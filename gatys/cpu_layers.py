@@ -42,7 +42,18 @@ def conv_relu(conv: nn.Conv2d, x: torch.Tensor, pass_input: bool = False):
     gradient then arrives here and is added to conv's input gradient inside the same oneDNN
     call, instead of autograd adding the two in a pass of its own (see _conv).
     """
-    return _ConvReLU.apply(x, conv.bias, _weights(conv, x), pass_input)
+    return _ConvReLU.apply(x, conv.bias, _weights(conv, x), False, pass_input)
+
+
+def conv_relu_pool(conv: nn.Conv2d, x: torch.Tensor, pass_input: bool = False):
+    """max_pool2d(relu(conv(x)), 2, 2) with the ReLU's mask applied to the pooled gradient;
+    pass_input as for conv_relu.
+
+    A window's maximum is positive exactly where the ReLU passed its argmax, so masking
+    the pooled gradient by pooled > 0 before the scatter gives the same gradient as masking
+    the full map after it, with a quarter of the elements, and the full map is not kept.
+    """
+    return _ConvReLU.apply(x, conv.bias, _weights(conv, x), True, pass_input)
 
 
 def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,11 +118,18 @@ def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 class _ConvReLU(torch.autograd.Function):
+    """relu(conv(x)), then max_pool2d(·, 2, 2) if `pool`; with `pass_input`, x is a second output."""
+
     @staticmethod
-    def forward(ctx, x, bias, weights, pass_input):
+    def forward(ctx, x, bias, weights, pool, pass_input):
         forward_weight, ctx.flipped = weights
         y = _conv(x, forward_weight, bias, relu=True)
-        ctx.save_for_backward(y)
+        ctx.size = y.shape[-2:]
+        if pool:
+            y, indices = torch.ops.aten.max_pool2d_with_indices(y, [2, 2], [2, 2])
+            ctx.save_for_backward(y, indices)
+        else:
+            ctx.save_for_backward(y)
         if pass_input:
             ctx.set_materialize_grads(False)
             return y, x
@@ -121,49 +139,14 @@ class _ConvReLU(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad, passed_grad=None):
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None, None, None
         if grad is None:
-            return passed_grad, None, None, None
-        (y,) = ctx.saved_tensors
+            return passed_grad, None, None, None, None
+        y, *indices = ctx.saved_tensors
         masked = torch.ops.aten.threshold_backward(grad, y, 0)
-        return _conv(masked, ctx.flipped, None, add=passed_grad), None, None, None
-
-
-def conv_relu_pool(conv: nn.Conv2d, x: torch.Tensor, pass_input: bool = False):
-    """max_pool2d(relu(conv(x)), 2, 2) with the ReLU's mask applied to the pooled gradient;
-    pass_input as for conv_relu.
-
-    A window's maximum is positive exactly where the ReLU passed its argmax, so masking
-    the pooled gradient by pooled > 0 before the scatter gives the same gradient as masking
-    the full map after it, with a quarter of the elements, and the full map is not kept.
-    """
-    return _ConvReLUPool.apply(x, conv.bias, _weights(conv, x), pass_input)
-
-
-class _ConvReLUPool(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, bias, weights, pass_input):
-        forward_weight, ctx.flipped = weights
-        y = _conv(x, forward_weight, bias, relu=True)
-        pooled, indices = torch.ops.aten.max_pool2d_with_indices(y, [2, 2], [2, 2])
-        ctx.save_for_backward(pooled, indices)
-        ctx.size = y.shape[-2:]
-        if pass_input:
-            ctx.set_materialize_grads(False)
-            return pooled, x
-        return pooled
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad, passed_grad=None):
-        if not ctx.needs_input_grad[0]:
-            return None, None, None, None
-        if grad is None:
-            return passed_grad, None, None, None
-        pooled, indices = ctx.saved_tensors
-        masked = F.max_unpool2d(torch.ops.aten.threshold_backward(grad, pooled, 0), indices, 2, 2,
-                                output_size=ctx.size)
-        return _conv(masked, ctx.flipped, None, add=passed_grad), None, None, None
+        if indices:
+            masked = F.max_unpool2d(masked, indices[0], 2, 2, output_size=ctx.size)
+        return _conv(masked, ctx.flipped, None, add=passed_grad), None, None, None, None
 
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
