@@ -11,23 +11,29 @@ would; after the first few evaluations (until the heap holds free blocks that fi
 keeps its peak heap until it exits, and that peak is higher (+20 % at 1024 px), since not
 every freed block fits the next request.
 
-Only glibc has these knobs; elsewhere this does nothing.
+Only glibc has these knobs; elsewhere this does nothing. GATYS_KEEP_FREED_MEMORY=0 in the
+environment turns it off (glibc's own behaviour: slower at large sizes, a lower peak), as
+PYTORCH_CUDA_ALLOC_CONF tunes torch's GPU allocator.
 """
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import platform
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 1 << 30  # blocks under 1 GiB come from the heap (a 1024 px float32 map at relu1_1 is 179 MB)
 TRIM_THRESHOLD = 2**31 - 1  # the largest int: never give the heap's top back to the kernel
+SWITCH = "GATYS_KEEP_FREED_MEMORY"  # "0" turns it off
 
 
 @functools.cache
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds, once per process; True where both took effect."""
+    if os.environ.get(SWITCH, "1").strip() == "0":
+        return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:

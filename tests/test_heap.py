@@ -1,11 +1,14 @@
 """gatys.heap: on glibc, a CPU run keeps freed feature maps mapped, so the next evaluation does not page-fault them in."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
 
 import pytest
+
+from gatys.heap import SWITCH
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                                 reason="the mmap and trim thresholds are glibc's")
@@ -34,8 +37,11 @@ print(*faults)
 MAP_PAGES = 64 * 341 * 512 * 4 // 4096
 
 
-def _faults_in_last_evaluations(mode: str, last: int = 3) -> int:
-    result = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, check=True)
+def _faults_in_last_evaluations(mode: str, last: int = 3, switch: str | None = None) -> int:
+    env = {key: value for key, value in os.environ.items() if key != SWITCH}
+    if switch is not None:
+        env[SWITCH] = switch
+    result = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, check=True, env=env)
     return sum(int(count) for count in result.stdout.split()[-last:])
 
 
@@ -46,6 +52,11 @@ def test_evaluations_after_the_first_few_reuse_their_pages():
     configured = _faults_in_last_evaluations("configured")
     assert plain > 3 * 2 * MAP_PAGES, "the premise: without it, every evaluation faults its maps in (forward and backward)"
     assert configured < 0.2 * plain
+
+
+def test_the_environment_can_turn_it_off():
+    """GATYS_KEEP_FREED_MEMORY=0: glibc's own behaviour, every evaluation faults its maps in again."""
+    assert _faults_in_last_evaluations("configured", switch="0") > 3 * 2 * MAP_PAGES
 
 
 def test_glibc_accepts_both_thresholds():
