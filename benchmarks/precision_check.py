@@ -8,6 +8,11 @@ PSNR between the two images (next to the PSNR between the fp32 result and the co
 which shows how far stylisation moved the pixels). The bf16 objective's own score of the bf16
 image is kept too: the error of evaluating in bf16. A grid PNG shows, per pair, the content,
 the style, the fp32 and bf16 results and their difference ×4.
+
+The yardstick: a third run, fp32 again, from a content image nudged by 1e-6 (TWIN_NUDGE),
+scored the same way. Hundreds of L-BFGS steps amplify any difference, rounding included,
+so the fp32 twin's distance from the fp32 result is how far two runs that differ only by
+rounding land apart; bf16's distance is to be read against it.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from . import workload
 CONTENTS = ("chelsea.png", "astronaut.png")
 STYLES = ("starry_night.jpg", "the_scream.jpg")
 TOLERANCE = 0.05  # "within a few per cent"
+TWIN_NUDGE = 1e-6  # the fp32 twin's content: the image plus this times uniform noise in [-1, 1]
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -43,10 +49,12 @@ def compare_pair(transfer: Transfer, content: Path, style: Path,
     """The comparison's record, and the images a grid row shows (content, style, fp32, bf16)."""
     results = {precision: transfer.run(content, style, precision=precision, iterations=iterations)
                for precision in ("fp32", "bf16")}
+    results["fp32 twin"] = transfer.run(_nudged(load_image(content)), style, precision="fp32", iterations=iterations)
     fp32_image, bf16_image = results["fp32"].image, results["bf16"].image
     scores = {precision: score(transfer, content, style, result.image, "fp32") for precision, result in results.items()}
     bf16_self = score(transfer, content, style, bf16_image, "bf16")
     relative = {name: scores["bf16"][name] / scores["fp32"][name] - 1 for name in ("total", "content", "style")}
+    twin = {name: scores["fp32 twin"][name] / scores["fp32"][name] - 1 for name in ("total", "content", "style")}
     start = resize(load_image(content), shape=tuple(fp32_image.shape[-2:]))
     record = {
         "content": content.name,
@@ -58,12 +66,20 @@ def compare_pair(transfer: Transfer, content: Path, style: Path,
         "fp32_scores": scores,
         "bf16_self_score": bf16_self,
         "relative_difference": relative,
+        "fp32_twin_relative_difference": twin,
+        "psnr_fp32_twin_db": psnr(fp32_image, results["fp32 twin"].image),
         "bf16_evaluation_error": {name: bf16_self[name] / scores["bf16"][name] - 1 for name in ("content", "style")},
         "psnr_fp32_bf16_db": psnr(fp32_image, bf16_image),
         "psnr_fp32_content_db": psnr(fp32_image, start),
         "equivalent": all(abs(relative[name]) <= TOLERANCE for name in ("content", "style")),
     }
     return record, (start, load_image(style), fp32_image, bf16_image)
+
+
+def _nudged(image: torch.Tensor) -> torch.Tensor:
+    """image + TWIN_NUDGE·U[-1, 1] (fixed seed), kept in [0, 1]."""
+    noise = torch.rand(image.shape, generator=torch.Generator().manual_seed(0), dtype=image.dtype) * 2 - 1
+    return (image + TWIN_NUDGE * noise).clamp(0, 1)
 
 
 def grid(rows: list[tuple[torch.Tensor, ...]], path: Path) -> None:
