@@ -8,9 +8,8 @@ faults, 9 % of its time; at 1024 px in bf16 about 300,000, 30 % (docs/performanc
 Raising the mmap threshold and turning off heap trimming serves them from the process's
 own heap instead, as jemalloc or tcmalloc would; after the first few evaluations (until
 the heap holds free blocks that fit torch's 64-byte aligned requests) an evaluation
-faults in almost nothing. The cost: the process
-keeps its peak heap until it exits, and that peak is higher (+20 % at 1024 px), since not
-every freed block fits the next request.
+faults in almost nothing. The cost: the process keeps its peak heap until it exits, and
+that peak is higher (+20 % at 1024 px), since not every freed block fits the next request.
 
 Only glibc has these knobs; elsewhere this does nothing. GATYS_KEEP_FREED_MEMORY=0 in the
 environment turns it off (glibc's own behaviour: slower at large sizes, a lower peak), as
