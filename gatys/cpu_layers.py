@@ -23,6 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gatys import winograd
+from gatys.winograd import WinogradWeights
+
 _FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _PACK = getattr(torch._C._nn, "mkldnn_reorder_conv2d_weight", None) if _FUSED is not None else None
 _ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
@@ -62,7 +65,8 @@ def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     For an input that will be differentiated (the image being optimised, evaluated
     hundreds of times at one shape) both are packed into oneDNN's blocked layout for that
     shape, which oneDNN would otherwise redo at every call; the last PACKED_SHAPES shapes
-    are kept. Other calls (targets, float64, no oneDNN) use the dense weights.
+    are kept. In float32, where Winograd pays, the pair is Winograd-transformed instead
+    (for any shape). Other calls (targets, float64, no oneDNN) use the dense weights.
     """
     weight = conv.weight
     version = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
@@ -71,14 +75,17 @@ def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
         cache = conv._cpu_weights = (version, OrderedDict())
     entries = cache[1]
     packable = _PACK is not None and x.requires_grad and x.dtype == weight.dtype and x.dtype in _ONEDNN_DTYPES
-    key = tuple(x.shape) if packable else None
+    transformed = packable and x.dtype == torch.float32 and winograd.pays(*weight.shape[1::-1], *x.shape[2:])
+    key = "winograd" if transformed else tuple(x.shape) if packable else None
     if key in entries:
         entries.move_to_end(key)
         return entries[key]
     with torch.inference_mode(False):  # normal tensors, usable by autograd after an inference-mode first call
         dense = weight.detach()
         flipped = dense.transpose(0, 1).flip(2, 3)
-        if packable:
+        if transformed:
+            entries[key] = (WinogradWeights(dense), WinogradWeights(flipped))
+        elif packable:
             entries[key] = (_packed(dense, key), _packed(flipped, (key[0], dense.shape[0], *key[2:])))
         else:
             layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
@@ -99,6 +106,8 @@ def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu
     `add` is summed into the output as oneDNN's binary post-op where it has the output's
     dtype and layout, so the sum costs no pass over memory of its own.
     """
+    if isinstance(weight, WinogradWeights):
+        return weight.conv(x, bias, relu=relu, add=add)
     onednn = _FUSED is not None and x.dtype in _ONEDNN_DTYPES
     if onednn and add is not None and not relu and add.dtype == x.dtype and _same_layout(add, x):
         return _FUSED.binary(x, add, weight, bias, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)

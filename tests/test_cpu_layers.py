@@ -171,3 +171,26 @@ def test_packed_weights_are_kept_for_the_last_few_shapes_only():
         conv_relu(conv, torch.rand(1, 4, 12, 12))
     shapes = list(conv._cpu_weights[1])
     assert len(shapes) <= PACKED_SHAPES + 1 and (1, 4, 12, 12) not in shapes
+
+
+@pytest.mark.parametrize("fused, pooled", [(conv_relu, False), (conv_relu_pool, True)])
+def test_deep_float32_layers_run_winograd_with_the_float64_value_and_gradient(fused, pooled):
+    """128 → 256 channels on 30 blocks of 4×4: Winograd (gatys/winograd.py) forward and backward, with
+    a passed-through input; within 1e-4 of float64 (a wrong step would be off by order 1)."""
+    conv = _conv(128, 256, torch.float32)
+    x = torch.randn(1, 128, 20, 23).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y, passed = fused(conv, x, True)
+    assert "winograd" in conv._cpu_weights[1]
+    upstream, passed_upstream = torch.randn_like(y), torch.randn_like(x)
+    (grad,) = torch.autograd.grad((y, passed), x, (upstream, passed_upstream))
+    x64, conv64 = x.detach().double().requires_grad_(), _conv(128, 256, torch.float64)
+    reference = _plain(conv64, x64, pooled)
+    (reference_grad,) = torch.autograd.grad((reference, x64 * 1), x64, (upstream.double(), passed_upstream.double()))
+    for actual, expected in ((y, reference), (grad, reference_grad)):
+        torch.testing.assert_close(actual.double(), expected.detach(), rtol=0, atol=1e-4 * expected.abs().max().item())
+
+
+def test_winograd_is_for_float32_only():
+    conv = _conv(128, 256, torch.bfloat16)
+    conv_relu(conv, torch.randn(1, 128, 20, 23).to(torch.bfloat16).requires_grad_())
+    assert "winograd" not in conv._cpu_weights[1]
