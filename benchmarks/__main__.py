@@ -188,6 +188,11 @@ def run_engine(plan: Plan, device: torch.device, rates: list[dict], default_prec
             row["flops"]["evaluation"] = row["flops"]["total"] + row["flops"]["gram_losses"]
             row["floor_seconds"] = row["flops"]["evaluation"] / best_rate(rates, precision)
             row["floor_ratio"] = row["seconds_per_evaluation"] / row["floor_seconds"]
+            if device.type == "cpu" and precision == "fp32":
+                performed = row["flops"]["winograd"] = floor.winograd_flops(height, width, row["layers"])
+                row["performed_floor_seconds"] = ((row["flops"]["evaluation"] - performed["direct"]
+                                                   + performed["products"]) / best_rate(rates, precision))
+                row["performed_floor_ratio"] = row["seconds_per_evaluation"] / row["performed_floor_seconds"]
             if row.get("adjacent_conv_gflops"):
                 row["adjacent_floor_ratio"] = (row["seconds_per_evaluation"] * row["adjacent_conv_gflops"] * 1e9
                                                / row["flops"]["evaluation"])
@@ -307,6 +312,12 @@ def targets(engine: list[dict], default_precision: str) -> list[str]:
         if fp32.get("adjacent_floor_ratio"):
             lines.append(f"  the same against the conv rate timed in the case's own process right after its run "
                          f"({fp32['adjacent_conv_gflops']:.0f} GFLOP/s): {fp32['adjacent_floor_ratio']:.2f}×")
+        performed = fp32["flops"].get("winograd")
+        if performed and performed["convs"]:
+            lines.append(f"  Winograd convs ({', '.join(performed['convs'])}): {performed['direct'] / 1e9:.1f} GFLOP "
+                         f"of the floor done as {performed['products'] / 1e9:.1f} GFLOP of products; against the "
+                         f"multiply-adds actually performed ({fp32['performed_floor_seconds']:.4f} s): "
+                         f"{fp32['performed_floor_ratio']:.2f}×")
     return lines
 
 

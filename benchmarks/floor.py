@@ -10,6 +10,12 @@ FLOPs are counted from the layer shapes (a multiply-add is 2 FLOPs):
                         the network: matrix products an evaluation must do, so part of its floor
   not counted           bias, ReLU, pooling and their backward (elementwise, < 1 % of the FLOPs)
 
+The conv FLOPs are those of direct convolution (the usual "effective FLOPs"). On the CPU in
+float32 the deep convs run Winograd F(4×4, 3×3) (gatys/winograd.py), whose batched products
+do 36 multiply-adds per 4×4 block and channel pair instead of 144: `winograd_flops` counts
+both, so a report can give the ratio to the floor as defined here and to the multiply-adds
+actually performed; the first can fall below 1.
+
 The throughput is the best of several timings of one large conv (256 → 256 channels, 3×3,
 128×128, batch 1) at each precision and memory format, forward and input-gradient; the floor
 of a precision uses its best forward rate over the memory formats. On CUDA the engine's own
@@ -20,6 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from gatys import winograd
 from gatys.device import configure
 from gatys.vgg import BLOCKS, LAYERS, TORCHVISION_INDEX
 
@@ -51,6 +58,18 @@ def network_flops(height: int, width: int, layers: list[str]) -> dict:
                 for shape in _conv_shapes(height, width, deepest)}
     forward = sum(per_conv.values())
     return {"deepest": deepest, "forward": forward, "backward": forward, "total": 2 * forward, "per_conv": per_conv}
+
+
+def winograd_flops(height: int, width: int, layers: list[str]) -> dict:
+    """The convs the float32 CPU path runs by Winograd: their direct FLOPs (forward + input gradient)
+    and the FLOPs of the batched products that replace them (2·36·C_in·C_out per 4×4 block, each way)."""
+    deepest = max(layers, key=TORCHVISION_INDEX.__getitem__)
+    chosen = [shape for shape in _conv_shapes(height, width, deepest)
+              if winograd.pays(shape["in"], shape["out"], shape["height"], shape["width"])]
+    direct = sum(2 * 2 * s["in"] * s["out"] * 9 * s["height"] * s["width"] for s in chosen)
+    blocks = [-(-s["height"] // winograd.OUT) * -(-s["width"] // winograd.OUT) for s in chosen]
+    products = sum(2 * 2 * 36 * s["in"] * s["out"] * n for s, n in zip(chosen, blocks))
+    return {"convs": [s["name"] for s in chosen], "direct": direct, "products": products}
 
 
 def layer_shape(height: int, width: int, layer: str) -> tuple[int, int, int]:

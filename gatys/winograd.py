@@ -54,43 +54,65 @@ def transform_matrices(dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor,
     return tuple(torch.tensor(m, dtype=dtype) for m in (_BT, _G, _AT))
 
 
-class WinogradWeights:
-    """A conv weight (C_out, C_in, 3, 3) transformed once into U (36, C_in, C_out), float32."""
+_BT64, _, _AT64 = transform_matrices()
+_INPUT_TRANSFORM = torch.kron(_BT64, _BT64).float()     # (36, 36): 6×6 tile d ↦ Bᵀ d B, flattened
+_OUTPUT_TRANSFORM = torch.kron(_AT64, _AT64).float()    # (16, 36): M ↦ Aᵀ M A, flattened
 
-    def __init__(self, weight: torch.Tensor):
-        bt, g, at = transform_matrices()
-        u = torch.einsum("ai,kcij,bj->abck", g, weight.detach().double(), g)
-        self.u = u.reshape(TILE * TILE, weight.shape[1], weight.shape[0]).float().contiguous()
-        self.input_transform = torch.kron(bt, bt).float()    # (36, 36): tile d ↦ Bᵀ d B, flattened
-        self.output_transform = torch.kron(at, at).float()   # (16, 36): M ↦ Aᵀ M A, flattened
+
+class WinogradWeights:
+    """A conv weight (C_out, C_in, 3, 3) transformed once into U (36, C_in, C_out), float32.
+
+    The network's backward needs conv(·, w̃) too (w̃: in and out swapped, flipped): it gets its
+    own WinogradWeights. Sharing U through the transposed products would save that memory but
+    cost 10 % more time per evaluation: MKL runs ∂M·Uᵀ about 30 % slower than V·U (measured in
+    docs/performance.md).
+    """
+
+    def __init__(self, weight: torch.Tensor, chunk: int = 64):
+        g = torch.tensor(_G, dtype=torch.float64)
+        c_out, c_in = weight.shape[:2]
+        self.u = torch.empty(TILE * TILE, c_in, c_out)
+        for start in range(0, c_out, chunk):  # in float64, a few output channels at a time: small temporaries
+            part = torch.einsum("ai,kcij,bj->abck", g, weight[start:start + chunk].detach().double(), g)
+            self.u[:, :, start:start + chunk] = part.reshape(TILE * TILE, c_in, -1)
 
     def conv(self, x: torch.Tensor, bias: torch.Tensor | None = None, relu: bool = False,
              add: torch.Tensor | None = None) -> torch.Tensor:
         """conv(x, w) + bias, then ReLU'd or plus `add`; x (1, C_in, H, W) float32, output in x's memory format."""
         _, c_in, height, width = x.shape
-        c_out = self.u.shape[2]
         tiles_y, tiles_x = -(-height // OUT), -(-width // OUT)
-        padded_w = OUT * tiles_x + 2
-        padded = x.new_zeros(OUT * tiles_y + 2, padded_w, c_in)
+        padded = x.new_zeros(OUT * tiles_y + 2, OUT * tiles_x + 2, c_in)
         padded[1:height + 1, 1:width + 1].copy_(_hwc(x))
-        row, col = padded_w * c_in, c_in
-        tiles = padded.as_strided((TILE, TILE, tiles_y, tiles_x, c_in), (row, col, OUT * row, OUT * col, 1))
-        transformed = torch.mm(self.input_transform, tiles.reshape(TILE * TILE, -1))
+        tiles = _grid(padded, tiles_y, TILE, tiles_x, TILE).permute(1, 3, 0, 2, 4)  # (6, 6, tiles_y, tiles_x, C)
+        transformed = torch.mm(_INPUT_TRANSFORM, tiles.reshape(TILE * TILE, -1))
         products = torch.bmm(transformed.view(TILE * TILE, tiles_y * tiles_x, c_in), self.u)
         if bias is not None:
             products[_BIAS_INDEX].add_(bias)
-        blocks = torch.mm(self.output_transform, products.view(TILE * TILE, -1))
-        blocks = blocks.view(OUT, OUT, tiles_y, tiles_x, c_out).permute(2, 0, 3, 1, 4)
-        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        out = torch.empty(1, c_out, height, width, dtype=x.dtype, memory_format=layout)
-        for source, target, extra in _block_regions(blocks, _hwc(out), None if add is None else _hwc(add)):
+        blocks = torch.mm(_OUTPUT_TRANSFORM, products.view(TILE * TILE, -1))
+        blocks = blocks.view(OUT, OUT, tiles_y, tiles_x, -1).permute(2, 0, 3, 1, 4)
+        out = _empty_like_layout(x, self.u.shape[2])
+        for part, target, extra in _block_regions(blocks, _hwc(out), None if add is None else _hwc(add)):
             if relu:
-                torch.clamp_min(source, 0, out=target)
+                torch.clamp_min(part, 0, out=target)
             elif extra is not None:
-                torch.add(source, extra, out=target)
+                torch.add(part, extra, out=target)
             else:
-                target.copy_(source)
+                target.copy_(part)
         return out
+
+
+def _grid(t: torch.Tensor, n_y: int, rows: int, n_x: int, cols: int, row0: int = 0, col0: int = 0) -> torch.Tensor:
+    """Rows row0 + 4·i + (0 … rows - 1), i < n_y, and the same for columns, of t (H, W, C), as a view
+    (n_y, rows, n_x, cols, C): 6×6 tiles or 4×4 blocks at stride 4, or parts of them."""
+    sh, sw, sc = t.stride()
+    return t.as_strided((n_y, rows, n_x, cols, t.shape[2]), (OUT * sh, sh, OUT * sw, sw, sc),
+                        t.storage_offset() + row0 * sh + col0 * sw)
+
+
+def _empty_like_layout(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """An uninitialised (1, channels, H, W) in x's memory format."""
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    return torch.empty(1, channels, *x.shape[2:], dtype=x.dtype, memory_format=layout)
 
 
 def _hwc(x: torch.Tensor) -> torch.Tensor:
@@ -110,12 +132,5 @@ def _block_regions(blocks: torch.Tensor, out: torch.Tensor, add: torch.Tensor | 
             if n_ty == 0 or n_tx == 0:
                 continue
             source = blocks[ty:ty + n_ty, :n_i, tx:tx + n_tx, :n_j]
-            views = [None if t is None else _as_blocks(t, ty, n_ty, n_i, tx, n_tx, n_j) for t in (out, add)]
+            views = [None if t is None else _grid(t, n_ty, n_i, n_tx, n_j, OUT * ty, OUT * tx) for t in (out, add)]
             yield source, views[0], views[1]
-
-
-def _as_blocks(t: torch.Tensor, ty: int, n_ty: int, n_i: int, tx: int, n_tx: int, n_j: int) -> torch.Tensor:
-    """The part of t (H, W, C) covered by blocks [ty, ty + n_ty) × [tx, tx + n_tx), as (n_ty, n_i, n_tx, n_j, C)."""
-    sh, sw, sc = t.stride()
-    return t.as_strided((n_ty, n_i, n_tx, n_j, t.shape[2]), (OUT * sh, sh, OUT * sw, sw, sc),
-                        t.storage_offset() + OUT * ty * sh + OUT * tx * sw)
