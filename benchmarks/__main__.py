@@ -393,25 +393,30 @@ def precision_table(check: dict) -> str:
     for pair in check["pairs"]:
         fp32, bf16 = pair["fp32_scores"]["fp32"], pair["fp32_scores"]["bf16"]
         relative = pair["relative_difference"]
-        twin = pair.get("fp32_twin_relative_difference")
+        twin, direct = pair.get("fp32_twin_relative_difference"), pair.get("fp32_direct_relative_difference")
+
+        def differences(name: str) -> tuple[str, ...]:
+            return tuple(f"{d[name]:+.2%}" if d else "–" for d in (relative, twin, direct))
+
         rows.append((pair["content"], pair["style"], tables.significant(fp32["content"]),
-                     tables.significant(bf16["content"]), f"{relative['content']:+.2%}",
-                     f"{twin['content']:+.2%}" if twin else "–",
-                     tables.significant(fp32["style"]), tables.significant(bf16["style"]),
-                     f"{relative['style']:+.2%}", f"{twin['style']:+.2%}" if twin else "–",
+                     tables.significant(bf16["content"]), *differences("content"),
+                     tables.significant(fp32["style"]), tables.significant(bf16["style"]), *differences("style"),
                      f"{pair['psnr_fp32_bf16_db']:.1f}",
                      f"{pair['psnr_fp32_twin_db']:.1f}" if twin else "–",
+                     f"{pair['psnr_fp32_direct_db']:.1f}" if direct else "–",
                      f"{pair['psnr_fp32_content_db']:.1f}", f"{pair['seconds_per_evaluation']['fp32']:.4f}",
                      f"{pair['seconds_per_evaluation']['bf16']:.4f}", "yes" if pair["equivalent"] else "no"))
     return tables.render(
         f"bf16 against fp32: {check['size']} px, {check['iterations']} L-BFGS iterations, default settings; "
         "final images scored by the fp32 objective",
-        ("content", "style", "content fp32", "bf16", "Δ", "twin Δ", "style fp32", "bf16", "Δ", "twin Δ", "PSNR dB",
-         "twin dB", "vs content dB", "s/eval fp32", "bf16", f"within {check['tolerance']:.0%}"), rows,
+        ("content", "style", "content fp32", "bf16", "Δ", "twin Δ", "direct Δ", "style fp32", "bf16", "Δ", "twin Δ",
+         "direct Δ", "PSNR dB", "twin dB", "direct dB", "vs content dB", "s/eval fp32", "bf16",
+         f"within {check['tolerance']:.0%}"), rows,
         ["Δ: bf16 against fp32; twin Δ: a second fp32 run, from the content image nudged by 1e-6, against the "
-         "first (how far rounding alone moves a run); PSNR dB: fp32 result against bf16 result (twin dB: against "
-         "the twin); vs content dB: fp32 result against the content image (how far stylisation moved the pixels); "
-         "s/eval: mean over each whole run",
+         "first (how far rounding alone moves a run); direct Δ (CPU): a third fp32 run with every conv direct, none "
+         "by Winograd, against the first; PSNR dB: fp32 result against bf16 result (twin dB, direct dB: against "
+         "those runs' results); vs content dB: fp32 result against the content image (how far stylisation moved "
+         "the pixels); s/eval: mean over each whole run",
          f"side by side (content, style, fp32, bf16, 4×|difference|): {check['image']}"])
 
 

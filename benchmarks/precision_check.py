@@ -13,6 +13,10 @@ The yardstick: a third run, fp32 again, from a content image nudged by 1e-6 (TWI
 scored the same way. Hundreds of L-BFGS steps amplify any difference, rounding included,
 so the fp32 twin's distance from the fp32 result is how far two runs that differ only by
 rounding land apart; bf16's distance is to be read against it.
+
+On the CPU a fourth run, fp32 with every conv direct (workload.direct_convolution), shows
+whether the Winograd convs of the fp32 path (gatys/winograd.py) move the result further than
+rounding does.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import torch
 from PIL import Image
 
 from gatys import Transfer
+from gatys.device import resolve_device
 from gatys.images import load_image, resize, to_pil
 
 from . import workload
@@ -50,11 +55,15 @@ def compare_pair(transfer: Transfer, content: Path, style: Path,
     results = {precision: transfer.run(content, style, precision=precision, iterations=iterations)
                for precision in ("fp32", "bf16")}
     results["fp32 twin"] = transfer.run(_nudged(load_image(content)), style, precision="fp32", iterations=iterations)
+    if resolve_device(transfer.config.device).type == "cpu":
+        with workload.direct_convolution():
+            results["fp32 direct"] = transfer.run(content, style, precision="fp32", iterations=iterations)
     fp32_image, bf16_image = results["fp32"].image, results["bf16"].image
     scores = {precision: score(transfer, content, style, result.image, "fp32") for precision, result in results.items()}
     bf16_self = score(transfer, content, style, bf16_image, "bf16")
     relative = {name: scores["bf16"][name] / scores["fp32"][name] - 1 for name in ("total", "content", "style")}
-    twin = {name: scores["fp32 twin"][name] / scores["fp32"][name] - 1 for name in ("total", "content", "style")}
+    twin, direct = ({name: scores[run][name] / scores["fp32"][name] - 1 for name in ("total", "content", "style")}
+                    if run in scores else None for run in ("fp32 twin", "fp32 direct"))
     start = resize(load_image(content), shape=tuple(fp32_image.shape[-2:]))
     record = {
         "content": content.name,
@@ -68,6 +77,8 @@ def compare_pair(transfer: Transfer, content: Path, style: Path,
         "relative_difference": relative,
         "fp32_twin_relative_difference": twin,
         "psnr_fp32_twin_db": psnr(fp32_image, results["fp32 twin"].image),
+        "fp32_direct_relative_difference": direct,
+        "psnr_fp32_direct_db": psnr(fp32_image, results["fp32 direct"].image) if direct else None,
         "bf16_evaluation_error": {name: bf16_self[name] / scores["bf16"][name] - 1 for name in ("content", "style")},
         "psnr_fp32_bf16_db": psnr(fp32_image, bf16_image),
         "psnr_fp32_content_db": psnr(fp32_image, start),

@@ -10,6 +10,10 @@ only here:
                                function that picks the format (gatys.engine._memory_format)
                                and converts the cached network. `observe_format` checks that
                                the network really ran in the format asked for.
+  direct_convolution()         the float32 CPU path runs its deep convs by Winograd
+                               (gatys/winograd.py); to compare results with the direct
+                               convolution this patches the rule that picks them
+                               (gatys.winograd.pays) to pick none.
 The objective a run optimises comes from the public Transfer.objective, so its parts can be
 timed one by one and final images scored (Transfer.score) with exactly the run's objective.
 """
@@ -23,7 +27,7 @@ from unittest import mock
 import torch
 
 from gatys import Transfer, TransferConfig
-from gatys import engine
+from gatys import engine, winograd
 from gatys.device import resolve_device, resolve_precision
 from gatys.engine import as_image
 from gatys.images import resize
@@ -58,6 +62,13 @@ def memory_format(name: str) -> Iterator[None]:
         return
     chosen = MEMORY_FORMATS[name]
     with mock.patch.object(engine, "_memory_format", lambda device: chosen):
+        yield
+
+
+@contextlib.contextmanager
+def direct_convolution() -> Iterator[None]:
+    """Inside the block, every conv runs as a direct convolution, Winograd nowhere."""
+    with mock.patch.object(winograd, "pays", lambda *shape: False):
         yield
 
 
