@@ -9,9 +9,9 @@ become 36 independent matrix products (tiles × C_in)·(C_in × C_out), 2.25 rat
 multiply-adds per output element. The weights are transformed once (U = G w Gᵀ, 4× the
 memory of w); each call gathers the input tiles and transforms them with one small matrix
 product, runs the 36 products as one batched one, and transforms back with another.
-In float32 the result differs from the direct convolution by about 1e-5 of its largest
-value (the transforms' constants go up to 8); in bf16 that error would be ~100× larger,
-so bf16 stays on the direct convolution. Matrices from Lavin & Gray, "Fast Algorithms for
+The transforms amplify rounding (their constants go up to 8): in float32 the result differs
+from the direct convolution by about 1e-5 of its largest value, ~100 units of float32's
+rounding; bf16's unit is 65,000× larger, so bf16 stays on the direct convolution. Matrices from Lavin & Gray, "Fast Algorithms for
 Convolutional Neural Networks" (2016), points 0, ±1, ±2, ∞.
 
 It pays where the products outweigh the transforms and reading U (see `pays`); measured
