@@ -65,8 +65,8 @@ def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     For an input that will be differentiated (the image being optimised, evaluated
     hundreds of times at one shape) both are packed into oneDNN's blocked layout for that
     shape, which oneDNN would otherwise redo at every call; the last PACKED_SHAPES shapes
-    are kept. In float32, where Winograd pays, the pair is Winograd-transformed instead
-    (for any shape). Other calls (targets, float64, no oneDNN) use the dense weights.
+    are kept. In float32, for one image where Winograd pays, the pair is Winograd-transformed
+    instead (for any such shape). Other calls (targets, float64, no oneDNN) use the dense weights.
     """
     weight = conv.weight
     version = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
@@ -75,7 +75,8 @@ def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
         cache = conv._cpu_weights = (version, OrderedDict())
     entries = cache[1]
     packable = _PACK is not None and x.requires_grad and x.dtype == weight.dtype and x.dtype in _ONEDNN_DTYPES
-    transformed = packable and x.dtype == torch.float32 and winograd.pays(*weight.shape[1::-1], *x.shape[2:])
+    transformed = (packable and x.dtype == torch.float32 and x.shape[0] == 1
+                   and winograd.pays(*weight.shape[1::-1], *x.shape[2:]))
     key = "winograd" if transformed else tuple(x.shape) if packable else None
     if key in entries:
         entries.move_to_end(key)

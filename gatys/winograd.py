@@ -11,8 +11,9 @@ memory of w); each call gathers the input tiles and transforms them with one sma
 product, runs the 36 products as one batched one, and transforms back with another.
 The transforms amplify rounding (their constants go up to 8): in float32 the result differs
 from the direct convolution by about 1e-5 of its largest value, ~100 units of float32's
-rounding; bf16's unit is 65,000× larger, so bf16 stays on the direct convolution. Matrices from Lavin & Gray, "Fast Algorithms for
-Convolutional Neural Networks" (2016), points 0, ±1, ±2, ∞.
+rounding; bf16's unit is 65,000× larger, so bf16 stays on the direct convolution. Matrices
+from Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016), points 0,
+±1, ±2, ∞. One image at a time (batch 1), as the engine optimises them.
 
 It pays where the products outweigh the transforms and reading U (see `pays`); measured
 layer by layer in docs/performance.md.
@@ -79,6 +80,8 @@ class WinogradWeights:
     def conv(self, x: torch.Tensor, bias: torch.Tensor | None = None, relu: bool = False,
              add: torch.Tensor | None = None) -> torch.Tensor:
         """conv(x, w) + bias, then ReLU'd or plus `add`; x (1, C_in, H, W) float32, output in x's memory format."""
+        if x.shape[0] != 1:
+            raise ValueError(f"Winograd conv takes one image at a time, not a batch of {x.shape[0]}")
         _, c_in, height, width = x.shape
         tiles_y, tiles_x = -(-height // OUT), -(-width // OUT)
         padded = x.new_zeros(OUT * tiles_y + 2, OUT * tiles_x + 2, c_in)

@@ -190,7 +190,12 @@ def test_deep_float32_layers_run_winograd_with_the_float64_value_and_gradient(fu
         torch.testing.assert_close(actual.double(), expected.detach(), rtol=0, atol=1e-4 * expected.abs().max().item())
 
 
-def test_winograd_is_for_float32_only():
+def test_winograd_is_for_one_float32_image_only():
     conv = _conv(128, 256, torch.bfloat16)
     conv_relu(conv, torch.randn(1, 128, 20, 23).to(torch.bfloat16).requires_grad_())
+    assert "winograd" not in conv._cpu_weights[1]
+    conv = _conv(128, 256, torch.float32)
+    x = torch.randn(2, 128, 20, 23).contiguous(memory_format=torch.channels_last).requires_grad_()
+    reference = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
+    torch.testing.assert_close(conv_relu(conv, x), reference, rtol=0, atol=1e-5 * reference.abs().max().item())
     assert "winograd" not in conv._cpu_weights[1]

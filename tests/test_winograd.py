@@ -59,6 +59,11 @@ def test_transformed_weights_are_four_times_the_weights():
     assert transformed.u.shape == (36, 5, 6) and transformed.u.dtype == torch.float32
 
 
+def test_a_batch_is_refused():
+    with pytest.raises(ValueError, match="one image at a time"):
+        WinogradWeights(torch.randn(6, 5, 3, 3)).conv(torch.randn(2, 5, 8, 8))
+
+
 def test_pays_for_deep_layers_on_maps_of_enough_blocks():
     assert winograd.pays(256, 256, 42, 64) and winograd.pays(128, 256, 24, 16)
     assert not winograd.pays(128, 128, 85, 128)   # the transforms cost what the products save
