@@ -50,9 +50,9 @@ def pays(c_in: int, c_out: int, height: int, width: int) -> bool:
     return c_in + c_out >= MIN_CHANNEL_SUM and -(-height // OUT) * -(-width // OUT) >= MIN_TILES
 
 
-def transform_matrices(dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(Bᵀ, G, Aᵀ) as tensors."""
-    return tuple(torch.tensor(m, dtype=dtype) for m in (_BT, _G, _AT))
+def transform_matrices() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(Bᵀ, G, Aᵀ) as float64 tensors."""
+    return tuple(torch.tensor(m, dtype=torch.float64) for m in (_BT, _G, _AT))
 
 
 _BT64, _, _AT64 = transform_matrices()
@@ -70,7 +70,7 @@ class WinogradWeights:
     """
 
     def __init__(self, weight: torch.Tensor, chunk: int = 64):
-        g = torch.tensor(_G, dtype=torch.float64)
+        g = transform_matrices()[1]
         c_out, c_in = weight.shape[:2]
         self.u = torch.empty(TILE * TILE, c_in, c_out)
         for start in range(0, c_out, chunk):  # in float64, a few output channels at a time: small temporaries
