@@ -51,11 +51,12 @@ def test_same_iterates_as_torch_on_a_quadratic(history):
     assert quadratic(path[-1]) < 1e-3 * quadratic(path[0])
 
 
-def test_same_iterates_as_torch_where_curvature_pairs_are_skipped():
-    optimizer, path, reference = trajectories(wavy, steps=40, history=100, lr=0.5)
+@pytest.mark.parametrize("history", [100, 4])  # 4: skipped pairs while the memory wraps around
+def test_same_iterates_as_torch_where_curvature_pairs_are_skipped(history):
+    optimizer, path, reference = trajectories(wavy, steps=40, history=history, lr=0.5)
     for ours, theirs in zip(path, reference):
         torch.testing.assert_close(ours, theirs, rtol=1e-8, atol=1e-10)
-    assert len(optimizer.order) < 39  # 39 pairs were offered: some had sᵀy ≤ 0 and were skipped
+    assert len(optimizer.order) < min(history + 1, 39)  # of 39 pairs offered, some had sᵀy ≤ 0 and were skipped
     assert wavy(path[-1]) < wavy(path[0])
 
 
@@ -130,6 +131,17 @@ def test_nan_guard_restores_the_best_image_and_restarts():
     first_step = best - min(1.0, 1.0 / at_best.grad.abs().sum().item()) * at_best.grad  # a fresh L-BFGS's step
     torch.testing.assert_close(seen[5], first_step)
     assert torch.isfinite(x).all() and quadratic(x) < 1e-3 * quadratic(torch.full((2, 3), 2.0))
+
+
+def test_after_the_nan_guard_the_run_goes_on_as_a_fresh_one_from_the_best_image():
+    x = torch.full((3, 4, 5), 2.0, dtype=torch.float64, requires_grad=True)
+    best = torch.full((3, 4, 5), 0.9, dtype=torch.float64)
+    seen = []
+    optimize.run("lbfgs", x, _evaluations_with_nan(x, {10}, seen), iterations=20, best=best)
+    fresh, fresh_seen = best.clone().requires_grad_(), []
+    optimize.run("lbfgs", fresh, _evaluations_with_nan(fresh, set(), fresh_seen), iterations=10)
+    for ours, theirs in zip(seen[10:], fresh_seen, strict=True):  # memory, γ and step size all start afresh
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
 
 
 def test_nan_guard_gives_up_on_a_second_non_finite_loss_in_a_row():
