@@ -45,8 +45,8 @@ EOF
   cd "$HERE"
 }
 
-echo "== tests of $OTHER"
-(cd "$THERE" && PYTHONPATH=$SITE:$THERE timeout "${TESTS_LIMIT:-120}" python3 -m pytest -q -p no:cacheprovider tests \
+echo "== tests of $OTHER (benchmarks/ from this tree)"
+(cd "$THERE" && PYTHONPATH=$SITE:$THERE:$HERE timeout "${TESTS_LIMIT:-120}" python3 -m pytest -q -p no:cacheprovider tests \
   2>&1 | tee "$OUT/ab-pytest.log" | tail -6)
 echo "== $SIZE px, default settings, $EVALS evaluations: this tree, then $OTHER, $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
