@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 import torch
+from torch.utils._pytree import tree_map
 
 import gatys
 import losses
@@ -26,6 +27,22 @@ def test_graphs_need_a_cuda_tensor():
 def test_cuda_graph_setting_must_be_a_bool():
     with pytest.raises(GatysError, match="cuda-graph must be true or false"):
         gatys.TransferConfig(cuda_graph="yes")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name", losses.available())
+def test_a_loss_s_value_and_gradient_read_nothing_back(name, dtype):
+    """What capture needs, checked without a GPU: a meta tensor has no values, so a host read in forward or
+    backward (.item(), a bool, a copy to the CPU) raises. A library's own read inside one call, like the
+    check in CUDA's eigvalsh that makes w2 not capturable, is not visible here; the CUDA tests see it."""
+    generator = torch.Generator().manual_seed(0)
+    loss = losses.create(name)
+    target = loss.target(torch.rand(1, 16, 12, 10, generator=generator))  # once per scale: outside the graph
+    target = tree_map(lambda value: value.to("meta") if isinstance(value, torch.Tensor) else value, target)
+    feats = torch.rand(1, 16, 9, 11, generator=generator).to(dtype).to("meta").requires_grad_(True)
+    value = loss.scaled(feats, 2.0, target)  # as the engine applies it
+    value.backward()
+    assert value.device.type == "meta" and value.shape == () and feats.grad.shape == feats.shape
 
 
 @pytest.fixture(scope="module")
