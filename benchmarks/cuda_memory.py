@@ -20,8 +20,11 @@ from unittest import mock
 
 import torch
 
+from gatys import Transfer, engine
+from gatys.device import configure, resolve_device
+
 from . import workload
-from .measure import CaseFailed, isolated
+from .measure import CaseFailed, _resident_peak_bytes, isolated
 from .tables import render
 
 MIB = 2**20
@@ -30,9 +33,6 @@ MIB = 2**20
 def peaks_by_evaluation(size: int, precision: str, search: bool, graph: bool, evaluations: int,
                         device: str = "auto") -> dict:
     """Peak memory after each evaluation of a default transfer; runs in its own process."""
-    from gatys import Transfer, engine
-    from gatys.device import configure, resolve_device
-
     switched = []
 
     def configure_then_set_search(target: torch.device) -> None:
@@ -50,7 +50,6 @@ def peaks_by_evaluation(size: int, precision: str, search: bool, graph: bool, ev
             peaks.append({"allocated": torch.cuda.max_memory_allocated(target),
                           "reserved": torch.cuda.max_memory_reserved(target)})
         else:
-            from .measure import _resident_peak_bytes
             peaks.append({"allocated": _resident_peak_bytes(), "reserved": None})
 
     with mock.patch.object(engine, "configure", configure_then_set_search):  # the engine's one call of it
