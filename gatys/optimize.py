@@ -7,11 +7,12 @@
 
 `evaluate()` zeroes the gradient, computes the objective at x, backpropagates and returns
 the loss (detached). A non-finite loss under L-BFGS restores the best image so far and
-restarts the optimizer's memory instead of spreading NaNs (the NaN guard).
+restarts the optimizer's memory instead of spreading NaNs (the NaN guard); it is done on
+the device, and the loop reads the device only every GUARD_EVERY steps to stop a run
+whose objective stays non-finite.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -21,6 +22,7 @@ from .lbfgs import LBFGS
 
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02, "lbfgsb": None}
 LBFGS_HISTORY = 100
+GUARD_EVERY = 50  # L-BFGS steps between the NaN guard's reads of the device
 
 Evaluate = Callable[[], torch.Tensor]
 
@@ -43,19 +45,13 @@ def run(name: str, x: torch.Tensor, evaluate: Evaluate, iterations: int, learnin
 
 def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None) -> None:
     history = min(LBFGS_HISTORY, iterations)  # a short run never stores more pairs than it has steps
-    optimizer = LBFGS(x, lr, history)
-    failures = 0
-    for _ in range(iterations):
-        loss = optimizer.step(evaluate)
-        if math.isfinite(loss):  # a float: the optimizer read it with the rest of its step
-            failures = 0
-            continue
-        failures += 1
-        if best is None or failures > 1:
-            raise FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
-        with torch.no_grad():
-            x.copy_(best)
-        optimizer = LBFGS(x, lr, history)
+    optimizer = LBFGS(x, lr, history, fallback=best)
+    for done in range(1, iterations + 1):
+        optimizer.step(evaluate)
+        if done % GUARD_EVERY == 0 or done == iterations:
+            allowed = 0 if best is None else 1  # with a best image, one failure in a row is restored
+            if int(optimizer.worst) > allowed:  # the loop's only read of the device
+                raise FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
 
 
 def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float) -> None:
