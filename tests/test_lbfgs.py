@@ -51,11 +51,12 @@ def test_same_iterates_as_torch_on_a_quadratic(history):
     assert quadratic(path[-1]) < 1e-3 * quadratic(path[0])
 
 
-def test_same_iterates_as_torch_where_curvature_pairs_are_skipped():
-    optimizer, path, reference = trajectories(wavy, steps=40, history=100, lr=0.5)
+@pytest.mark.parametrize("history", [100, 4])  # 4: skipped pairs while the ring wraps around
+def test_same_iterates_as_torch_where_curvature_pairs_are_skipped(history):
+    optimizer, path, reference = trajectories(wavy, steps=40, history=history, lr=0.5)
     for ours, theirs in zip(path, reference):
         torch.testing.assert_close(ours, theirs, rtol=1e-8, atol=1e-10)
-    assert int(optimizer.count) < 39  # 39 pairs were offered: some had sᵀy ≤ 0 and were skipped
+    assert int(optimizer.count) < min(history + 1, 39)  # of 39 pairs offered, some had sᵀy ≤ 0 and were skipped
     assert wavy(path[-1]) < wavy(path[0])
 
 
@@ -89,8 +90,8 @@ def test_no_move_along_an_ascent_direction(monkeypatch):
     optimizer.step(evaluate)
     optimizer.step(evaluate)
     moved = x.detach().clone()
-    no_pairs = torch.zeros(2 * optimizer.history, dtype=torch.float64)
-    monkeypatch.setattr(optimizer, "_weights", lambda gg, gamma: (no_pairs, gg))  # as if d were an ascent direction
+    real = optimizer._coefficients
+    monkeypatch.setattr(optimizer, "_coefficients", lambda pairs, gg: (real(pairs, gg)[0], gg))  # slope gᵀg > 0: ascent
     optimizer.step(evaluate)
     assert torch.equal(x.detach(), moved)
     monkeypatch.undo()
@@ -130,6 +131,42 @@ def test_nan_guard_restores_the_best_image_and_restarts():
     first_step = best - min(1.0, 1.0 / at_best.grad.abs().sum().item()) * at_best.grad  # a fresh L-BFGS's step
     torch.testing.assert_close(seen[5], first_step)
     assert torch.isfinite(x).all() and quadratic(x) < 1e-3 * quadratic(torch.full((2, 3), 2.0))
+
+
+def test_after_a_non_finite_loss_the_steps_are_a_fresh_optimizer_s():
+    start, best = torch.full((3, 4, 5), 2.0, dtype=torch.float64), torch.full((3, 4, 5), 0.9, dtype=torch.float64)
+    x, fresh = start.clone().requires_grad_(), best.clone().requires_grad_()
+    optimizer = LBFGS(x, history=3, fallback=best)
+    seen = []
+    evaluate = _evaluations_with_nan(x, {9}, seen)  # the memory has wrapped around by then
+    for _ in range(20):
+        optimizer.step(evaluate)
+    reference = LBFGS(fresh, history=3)
+    reference_seen = []
+    evaluate_fresh = _evaluations_with_nan(fresh, set(), reference_seen)
+    for _ in range(11):
+        reference.step(evaluate_fresh)
+    for ours, theirs in zip(seen[9:], reference_seen):  # memory, γ and step size all start afresh
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
+    assert int(optimizer.failures) == 0 and int(optimizer.worst) == 1
+
+
+def test_a_step_reads_nothing_back_from_the_device():
+    """On the meta device a tensor has no values, so any read (.item(), a bool, a copy to the host) raises."""
+    x = torch.full((3, 8, 8), 2.0, device="meta", requires_grad=True)
+    optimizer = LBFGS(x, history=2, fallback=torch.ones_like(x))
+
+    def evaluate():
+        x.grad = None
+        loss = (x - 0.3).square().sum()
+        loss.backward()
+        return loss.detach()
+
+    for _ in range(6):  # past the first step, with pairs stored and the ring wrapped around
+        loss = optimizer.step(evaluate)
+    assert loss.device.type == "meta" and optimizer.direction.device.type == "meta"
+    with pytest.raises((RuntimeError, NotImplementedError)):  # the check itself: a read does raise
+        bool(optimizer.started)
 
 
 def test_nan_guard_gives_up_on_a_second_non_finite_loss_in_a_row():
