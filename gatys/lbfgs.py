@@ -54,7 +54,6 @@ class LBFGS:
         device = x.device
         slots = history + 1
         self.rows = x.new_zeros((FIRST_PAIR + 2 * (slots + 1), x.numel()))  # s, y, g, the ring, the spare slot
-        self.read = self.rows[: FIRST_PAIR + 2 * slots]  # what the products read: all but the spare slot
         wide = {"device": device, "dtype": torch.float64}
         self.sy = torch.zeros(slots, slots, **wide)  # s_iᵀy_j by slot; R reads it for i older than j
         self.yy = torch.zeros(slots, slots, **wide)  # y_iᵀy_j by slot
@@ -67,13 +66,15 @@ class LBFGS:
         self.worst = torch.zeros((), dtype=torch.long, device=device)
         self.step_size = torch.zeros((), dtype=x.dtype, device=device)
         self.direction = x.new_zeros(x.numel())
+        self.products = torch.zeros(2, FIRST_PAIR + 2 * slots, **wide)  # y and g · each row the products read
+        self.steps = 0  # a host count: the slots below it are all that can hold a pair
         self.slot_ids = torch.arange(slots, device=device)
         self.eye = torch.eye(history, **wide)
 
     @property
     def pairs(self) -> torch.Tensor:
         """The ring of pairs by slot: s_j in row 2j, y_j in row 2j + 1 (used or not)."""
-        return self.read[FIRST_PAIR:]
+        return self.rows[FIRST_PAIR : FIRST_PAIR + 2 * (self.history + 1)]
 
     @torch.no_grad()
     def step(self, evaluate: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -85,9 +86,11 @@ class LBFGS:
         torch.mul(self.direction, self.step_size, out=rows[S])  # the last move
         torch.sub(grad, rows[G], out=rows[Y])
         rows[G].copy_(grad)
-        with _exact_float32():
-            products = (rows[Y : G + 1] @ self.read.T).double()  # y and g · (s, y, g, every slot's s and y)
-        with_y, with_g = products
+        filled = FIRST_PAIR + 2 * min(self.steps, self.history + 1)  # a pair goes to a slot below the step count
+        self.steps += 1
+        with _exact_float32():  # y and g · (s, y, g, each slot's s and y); unfilled slots are zero rows
+            self.products[:, :filled] = rows[Y : G + 1] @ rows[:filled].T
+        with_y, with_g = self.products
         ys, yy, sg, yg, gg = with_y[S], with_y[Y], with_g[S], with_g[Y], with_g[G]
         finite = _finite(loss + gg)  # the loss and the gradient
         moving = finite & (gg != 0)  # torch stops at a zero gradient: no pair, no move
@@ -96,7 +99,7 @@ class LBFGS:
         coefficients, slope = self._coefficients(with_pairs, gg)
         # d = −γ g + Σ w·pairs: one product over the buffer's g and ring rows (adjacent). Where
         # not `moving`, d is 0 (g = 0) or not finite (and x goes back to the fallback below).
-        torch.mv(self.read[G:].T, coefficients.to(grad.dtype), out=self.direction)
+        torch.mv(rows[G:filled].T, coefficients[: filled - G].to(grad.dtype), out=self.direction)
         first_size = self.lr / torch.clamp(torch.linalg.vector_norm(grad, 1), min=1.0)  # torch's min(1, 1/|g|₁)·lr
         self.step_size.copy_(torch.where(self.started, self.lr, first_size))
         move = moving & (slope <= 0)  # torch does not follow a non-descent direction
