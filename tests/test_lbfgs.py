@@ -133,6 +133,17 @@ def test_nan_guard_restores_the_best_image_and_restarts():
     assert torch.isfinite(x).all() and quadratic(x) < 1e-3 * quadratic(torch.full((2, 3), 2.0))
 
 
+def test_after_the_nan_guard_the_run_goes_on_as_a_fresh_one_from_the_best_image():
+    x = torch.full((3, 4, 5), 2.0, dtype=torch.float64, requires_grad=True)
+    best = torch.full((3, 4, 5), 0.9, dtype=torch.float64)
+    seen = []
+    optimize.run("lbfgs", x, _evaluations_with_nan(x, {10}, seen), iterations=20, best=best)
+    fresh, fresh_seen = best.clone().requires_grad_(), []
+    optimize.run("lbfgs", fresh, _evaluations_with_nan(fresh, set(), fresh_seen), iterations=10)
+    for ours, theirs in zip(seen[10:], fresh_seen, strict=True):  # memory, γ and step size all start afresh
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
 def test_after_a_non_finite_loss_the_steps_are_a_fresh_optimizer_s():
     start, best = torch.full((3, 4, 5), 2.0, dtype=torch.float64), torch.full((3, 4, 5), 0.9, dtype=torch.float64)
     x, fresh = start.clone().requires_grad_(), best.clone().requires_grad_()
