@@ -100,7 +100,7 @@ class LBFGS:
         # d = −γ g + Σ w·pairs: one product over the buffer's g and ring rows (adjacent). Where
         # not `moving`, d is 0 (g = 0) or not finite (and x goes back to the fallback below).
         torch.mv(rows[G:filled].T, coefficients[: filled - G].to(grad.dtype), out=self.direction)
-        first_size = self.lr / torch.clamp(torch.linalg.vector_norm(grad, 1), min=1.0)  # torch's min(1, 1/|g|₁)·lr
+        first_size = self.lr / torch.clamp(grad.abs().sum(), min=1.0)  # torch's min(1, 1/|g|₁)·lr
         self.step_size.copy_(torch.where(self.started, self.lr, first_size))
         move = moving & (slope <= 0)  # torch does not follow a non-descent direction
         self.x.view(-1).addcmul_(self.direction, torch.where(move, self.step_size, 0.0))
