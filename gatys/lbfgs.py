@@ -19,7 +19,7 @@ descent direction, stop at a zero gradient, restart after a non-finite loss) is 
 by masks, and the pairs live in a ring of m + 1 slots: the m stored ones, oldest first
 from `head − count`, and the free slot at `head`, where the next pair goes. Since the
 free slot is never in use, the new pair's column of SᵀY and YᵀY is written there before
-knowing whether the pair is kept; keeping it is moving `head` on. A step launches 77
+knowing whether the pair is kept; keeping it is moving `head` on. A step launches 76
 small device operations (a first version of this file 128, the host version before it 11
 and a read), as many with a full history as with an empty one; the iterates agree with
 torch's to rounding (tests/test_lbfgs.py).
@@ -100,7 +100,8 @@ class LBFGS:
         # d = −γ g + Σ w·pairs: one product over the buffer's g and ring rows (adjacent). Where
         # not `moving`, d is 0 (g = 0) or not finite (and x goes back to the fallback below).
         torch.mv(rows[G:filled].T, coefficients[: filled - G].to(grad.dtype), out=self.direction)
-        first_size = self.lr / torch.clamp(grad.abs().sum(), min=1.0)  # torch's min(1, 1/|g|₁)·lr
+        # torch's min(1, 1/|g|₁)·lr; vector_norm, unlike abs().sum(), needs no temporary of x's size
+        first_size = self.lr / torch.clamp(torch.linalg.vector_norm(grad, 1), min=1.0)
         self.step_size.copy_(torch.where(self.started, self.lr, first_size))
         move = moving & (slope <= 0)  # torch does not follow a non-descent direction
         self.x.view(-1).addcmul_(self.direction, torch.where(move, self.step_size, 0.0))
