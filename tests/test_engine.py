@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 import gatys
 from gatys import colour
@@ -120,6 +121,33 @@ def test_callbacks_see_every_evaluation(transfer, content_path, style_path):
     assert [(e.scale, e.iteration, e.done, e.total) for e in events] == [
         (0, 1, 1, 5), (0, 2, 2, 5), (1, 1, 3, 5), (1, 2, 4, 5), (1, 3, 5, 5)]
     assert set(events[0].losses) == {"total", "content", "style", "tv"}
+
+
+class _HostReads(TorchFunctionMode):
+    """Counts the calls that bring a tensor's values to the host: on a GPU each one waits for the device."""
+
+    READS = {"item", "tolist", "numpy", "cpu", "__bool__", "__int__", "__float__", "__index__"}
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.count += getattr(func, "__name__", "") in self.READS
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_l_bfgs_loop_reads_nothing_per_step(transfer, content_path, style_path):
+    """Counted on the CPU, where a read costs nothing, as the difference between a 10- and a 40-evaluation
+    run, so the setup's reads cancel: the NaN guard reads once every optimize.GUARD_EVERY steps and at the
+    end (once in both runs here), and nothing else in the loop reads at all. (Adam is not counted here: its
+    one read per step is torch.optim's step counter, a CPU tensor even when x is on a GPU.)"""
+    counts = []
+    for iterations in (10, 40):
+        with _HostReads() as reads:
+            transfer.run(content_path, style_path, iterations=iterations, precision="auto")
+        counts.append(reads.count)
+    assert counts[0] > 0 and counts[1] == counts[0]  # the counter sees the setup's reads; the loop adds none
 
 
 def test_interrupt_returns_the_best_image_so_far(transfer, content_path, style_path):
