@@ -17,6 +17,7 @@ in docs/performance.md.
 """
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 
 import torch
@@ -155,7 +156,7 @@ class _ConvReLU(torch.autograd.Function):
         y, *indices = ctx.saved_tensors
         masked = torch.ops.aten.threshold_backward(grad, y, 0)
         if indices:
-            masked = F.max_unpool2d(masked, indices[0], 2, 2, output_size=ctx.size)
+            masked = _unpool(masked, indices[0], ctx.size)
         return _conv(masked, ctx.flipped, None, add=passed_grad), None, None, None, None
 
 
@@ -177,4 +178,24 @@ class _MaxPool2x2(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         (indices,) = ctx.saved_tensors
-        return F.max_unpool2d(grad, indices, 2, 2, output_size=ctx.size)
+        return _unpool(grad, indices, ctx.size)
+
+
+def _unpool(grad: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """max_unpool2d(grad, indices, 2, 2), through float32 where this torch has no kernel for
+    grad's dtype (torch 2.4 has none for bfloat16); exact either way, a scatter copies values."""
+    if _unpool_runs_in(grad.dtype):
+        return F.max_unpool2d(grad, indices, 2, 2, output_size=size)
+    return F.max_unpool2d(grad.float(), indices, 2, 2, output_size=size).to(grad.dtype)
+
+
+@functools.cache
+def _unpool_runs_in(dtype: torch.dtype) -> bool:
+    """Whether max_unpool2d has a CPU kernel for `dtype` in both memory formats."""
+    try:
+        for layout in (torch.contiguous_format, torch.channels_last):
+            grad = torch.zeros(1, 2, 2, 2, dtype=dtype).contiguous(memory_format=layout)
+            F.max_unpool2d(grad, torch.zeros_like(grad, dtype=torch.long), 2, 2)
+    except RuntimeError:
+        return False
+    return True

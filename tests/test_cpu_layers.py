@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gatys import cpu_layers
 from gatys.cpu_layers import PACKED_SHAPES, conv_relu, conv_relu_pool, fusable, max_pool_2x2
 
 
@@ -153,6 +154,25 @@ def test_max_pool_matches_torch_on_odd_sizes(dtype, layout):
     (reference_grad,) = torch.autograd.grad(reference, x, upstream)
     assert torch.equal(pooled, reference) and torch.equal(grad, reference_grad)
     assert grad.is_contiguous(memory_format=layout)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pool_gradients_through_float32_are_the_same_bits(monkeypatch, dtype, layout):
+    """Where torch has no max_unpool2d kernel for a dtype (torch 2.4: bfloat16), the pools' backward
+    scatters in float32: the same gradient, bit for bit, in the same memory format."""
+    conv = _conv(5, 5, dtype)
+    x = torch.randn(2, 5, 9, 12, dtype=torch.float64).to(dtype).contiguous(memory_format=layout).requires_grad_()
+    upstream = torch.randn(2, 5, 4, 6).to(dtype).contiguous(memory_format=layout)
+
+    def gradients():
+        return [torch.autograd.grad(pool(x), x, upstream)[0] for pool in (max_pool_2x2, lambda x: conv_relu_pool(conv, x))]
+
+    native = gradients()
+    monkeypatch.setattr(cpu_layers, "_unpool_runs_in", lambda dtype: False)
+    through_float32 = gradients()
+    for got, expected in zip(through_float32, native):
+        assert got.dtype == dtype and torch.equal(got, expected) and got.stride() == expected.stride()
 
 
 def test_max_pool_gradcheck():
