@@ -166,7 +166,7 @@ def test_pool_gradients_through_float32_are_the_same_bits(monkeypatch, dtype, la
     upstream = torch.randn(2, 5, 4, 6).to(dtype).contiguous(memory_format=layout)
 
     def gradients():
-        return [torch.autograd.grad(pool(x), x, upstream)[0] for pool in (max_pool_2x2, lambda x: conv_relu_pool(conv, x))]
+        return [torch.autograd.grad(pool(x), x, upstream)[0] for pool in (max_pool_2x2, lambda image: conv_relu_pool(conv, image))]
 
     native = gradients()
     monkeypatch.setattr(cpu_layers, "_unpool_runs_in", lambda dtype: False)
