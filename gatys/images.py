@@ -279,7 +279,8 @@ def _save_options(image_format: str, metadata: dict | None, quality: int) -> dic
         options["pnginfo"] = info
     else:
         exif = Image.Exif()
-        exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _ASCII_PREFIX + text.encode("ascii")
+        # the Exif sub-IFD as a whole dict: Pillow < 11.1 drops entries set through get_ifd()
+        exif[_EXIF_IFD] = {_USER_COMMENT: _ASCII_PREFIX + text.encode("ascii")}
         options["exif"] = exif
     return options
 
