@@ -29,8 +29,7 @@ import torch
 from gatys import Transfer, TransferConfig
 from gatys import engine, winograd
 from gatys.device import resolve_device, resolve_precision
-from gatys.engine import as_image
-from gatys.images import resize
+from gatys.images import as_image, resize
 from gatys.objective import Objective
 
 IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"

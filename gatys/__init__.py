@@ -5,6 +5,9 @@
 
     transfer = gatys.Transfer(gatys.TransferConfig(size=512))   # load the network once
     result = transfer.run("content.jpg", ["a.jpg", "b.jpg"], style_blend_weights=(0.7, 0.3))
+
+    store = gatys.Store("results")                      # resumable: finished jobs are skipped
+    outcome = store.run(transfer, gatys.Job("content.jpg", ["style.jpg"], gatys.TransferConfig(size=256)))
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from .config import TransferConfig
 from .engine import Progress, Result, Transfer
 from .errors import GatysError
 from .images import load_image, save_image
+from .jobs import Job, Outcome, Store, run_job
 
 __version__ = "0.1.0"
 
@@ -24,5 +28,5 @@ def transfer(content, style, *, callback=None, **options):
     return Transfer(TransferConfig(**options)).run(content, style, callback=callback).to_pil()
 
 
-__all__ = ["GatysError", "Progress", "Result", "Transfer", "TransferConfig", "load_image", "save_image",
-           "transfer"]
+__all__ = ["GatysError", "Job", "Outcome", "Progress", "Result", "Store", "Transfer", "TransferConfig", "load_image",
+           "run_job", "save_image", "transfer"]

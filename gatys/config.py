@@ -1,15 +1,18 @@
-"""TransferConfig: every setting of a transfer, validated in one place, and TOML loading.
+"""TransferConfig: every setting of a transfer, declared once, validated in one place.
 
-Fields mirror the CLI options one to one (`--content-weight` ↔ `content_weight`).
-Validation raises GatysError with a message a user can act on.
+Each field carries its default, its allowed values and its help (`setting(...)`); the
+click options, the TOML keys, the `--help` defaults and the README's option table are
+derived from or checked against these declarations. `settings_from` merges a TOML file
+with command-line flags. Validation raises GatysError with a message a user can act on.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import losses
 
@@ -26,48 +29,105 @@ ADAIN_LAYER = "relu4_1"
 
 
 @dataclass(frozen=True)
+class Option:
+    """How one setting appears to users: its flag, how it parses, its help and its shown default.
+
+    `kind` says how a command-line value parses: int, float, str, ints / floats / strs
+    (comma-separated lists), bool (an --x/--no-x pair) or multiple (a repeatable option).
+    `shown` is the default as the README's option table and `--help` print it.
+    `pixels` is False for the settings that cannot change the output's pixels.
+    """
+
+    help: str
+    kind: str
+    shown: str
+    choices: tuple[str, ...] | None = None
+    flag: str | None = None
+    pixels: bool = True
+
+    def flag_for(self, name: str) -> str:
+        return self.flag or name.replace("_", "-")
+
+
+def setting(default: Any, help: str, kind: str, shown: str | None = None, **option: Any) -> Any:
+    """A TransferConfig field with its user-facing declaration in the field's metadata."""
+    if shown is None:
+        text = f"{default:g}" if isinstance(default, float) else str(default)
+        shown = f"`{text}`" if option.get("choices") or kind == "str" else text
+    return field(default=default, metadata={"option": Option(help, kind, shown, **option)})
+
+
+def options() -> dict[str, Option]:
+    """Field name → Option, in declaration order."""
+    return {f.name: f.metadata["option"] for f in dataclasses.fields(TransferConfig)}
+
+
+@dataclass(frozen=True)
 class TransferConfig:
     """All settings of one transfer. `scales` (longest sides, coarse to fine) wins over `size`/`octaves`."""
 
-    size: int = 512
-    octaves: int = 1
-    scales: tuple[int, ...] | None = None
-    iterations: int | tuple[int, ...] = 500
-    optimizer: str = "lbfgs"
-    learning_rate: float | None = None
-    style_losses: tuple[str, ...] = ("gram",)
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    style_weight: float = 1.0
-    style_blend_weights: tuple[float, ...] | None = None
-    style_scale: float = 1.0
-    content_layer: str = "relu4_2"
-    content_weight: float = 1.0
-    content_target: str = "features"
-    tv_weight: float = 1e-3
-    normalize_layers: bool = True
-    init: str = "content"
-    seed: int = 0
-    preserve_colors: str = "none"
-    resample: bool = False
-    weights: str = "caffe"
-    weights_convention: str | None = None
-    pooling: str = "max"
-    device: str = "auto"
-    precision: str = "auto"
-    cuda_graph: bool = True  # on CUDA, replay each evaluation as one captured graph
+    size: int = setting(512, "Longest side of the output in pixels.", "int")
+    octaves: int = setting(1, "Number of scales, each twice the last, ending at --size.", "int")
+    scales: tuple[int, ...] | None = setting(
+        None, "Explicit coarse-to-fine sizes, e.g. 256,512,1024 (overrides --size and --octaves).", "ints", shown="–")
+    iterations: int | tuple[int, ...] = setting(500, "Evaluations per scale: one number, or one per scale.", "ints")
+    optimizer: str = setting("lbfgs", "Pixel optimiser.", "str", choices=OPTIMIZERS)
+    learning_rate: float | None = setting(
+        None, "Step size (adam: in [0, 1] pixel units; lbfgs: a multiple of the L-BFGS direction).", "float",
+        shown="adam 0.02, lbfgs 1")
+    style_losses: tuple[str, ...] = setting(
+        ("gram",), "Style loss spec, repeatable for fusion: gram, 'moments:weight=0.5', "
+        "'mmd-gaussian:sigma=auto'. See `gatys losses`.", "multiple", shown="`gram`", flag="loss")
+    style_layers: tuple[str, ...] = setting(
+        DEFAULT_STYLE_LAYERS, "Layers every style loss uses unless its spec names its own.", "strs",
+        shown=f"`{','.join(DEFAULT_STYLE_LAYERS)}`")
+    style_weight: float = setting(1.0, "Global multiplier of all style losses.", "float")
+    style_blend_weights: tuple[float, ...] | None = setting(
+        None, "Weights of several style images, e.g. 0.7,0.3 (normalised to sum to 1).", "floats", shown="equal")
+    style_scale: float = setting(1.0, "Style image size relative to the output size.", "float")
+    content_layer: str = setting("relu4_2", "Layer of the content loss.", "str")
+    content_weight: float = setting(1.0, "Weight of the content loss.", "float")
+    content_target: str = setting(
+        "features", "features: match f(content); adain: match AdaIN(f(content), f(style)) at relu4_1.", "str",
+        choices=CONTENT_TARGETS)
+    tv_weight: float = setting(1e-3, "Total-variation smoothing weight.", "float")
+    normalize_layers: bool = setting(
+        True, "Divide each layer's features by the style's RMS activation.", "bool", shown="on")
+    init: str = setting("content", "Start image: content, noise, style or an image path.", "str")
+    seed: int = setting(0, "Seed of every random choice: noise init and sampling losses (a loss's own seed= wins).",
+                        "int")
+    preserve_colors: str = setting("none", "Keep the content's colours.", "str", choices=PRESERVE_COLORS)
+    resample: bool = setting(False, "Adam only: redraw sampling losses' random choices every step.", "bool",
+                             shown="off")
+    weights: str = setting("caffe", "VGG19 weights: caffe, torchvision or a state-dict path.", "str")
+    weights_convention: str | None = setting(
+        None, "Input convention of a state-dict path.", "str", choices=CONVENTIONS, shown="`torchvision`")
+    pooling: str = setting("max", "VGG pooling.", "str", choices=POOLINGS)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.", "str", pixels=False)
+    precision: str = setting("auto", "Network precision; auto picks bf16 where the hardware is fast at it.", "str",
+                             choices=PRECISIONS)
+    cuda_graph: bool = setting(True, "On CUDA, launch each evaluation as one captured graph.", "bool", shown="on",
+                               pixels=False)
 
     def __post_init__(self) -> None:
-        # Normalise sequences given as lists or comma strings, then validate.
+        # Normalise sequences given as lists or comma strings (as TOML and Python callers do), then validate.
         for name in ("style_losses", "style_layers"):
-            object.__setattr__(self, name, _str_tuple(getattr(self, name)))
+            self._normalise(name, lambda value: _str_tuple(value, str))
         if self.scales is not None:
-            object.__setattr__(self, "scales", tuple(int(s) for s in _str_tuple(self.scales)))
+            self._normalise("scales", lambda value: _str_tuple(value, int))
         if isinstance(self.iterations, (list, tuple, str)):
-            counts = tuple(int(i) for i in _str_tuple(self.iterations))
-            object.__setattr__(self, "iterations", counts[0] if len(counts) == 1 else counts)
+            self._normalise("iterations", lambda value: _single(_str_tuple(value, int)))
         if self.style_blend_weights is not None:
-            object.__setattr__(self, "style_blend_weights", tuple(float(w) for w in _str_tuple(self.style_blend_weights)))
+            self._normalise("style_blend_weights", lambda value: _str_tuple(value, float))
         self.validate()
+
+    def _normalise(self, name: str, convert) -> None:
+        value = getattr(self, name)
+        try:
+            object.__setattr__(self, name, convert(value))
+        except (TypeError, ValueError):
+            option = options()[name]
+            raise GatysError(f"{option.flag_for(name)}: cannot read {value!r} as {_WORDS[option.kind]}") from None
 
     # -- derived values --------------------------------------------------------------
     def scale_sizes(self) -> tuple[int, ...]:
@@ -97,6 +157,8 @@ class TransferConfig:
 
     # -- validation -------------------------------------------------------------------
     def validate(self) -> None:
+        for name, option in options().items():
+            _check_type(name, getattr(self, name), option.kind)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("preserve_colors", self.preserve_colors, PRESERVE_COLORS)
         _choice("content_target", self.content_target, CONTENT_TARGETS)
@@ -106,9 +168,6 @@ class TransferConfig:
             _choice("weights_convention", self.weights_convention, CONVENTIONS)
         if self.init not in INITS and not Path(self.init).expanduser().is_file():
             raise GatysError(f"init must be one of {', '.join(INITS)} or an image file; {self.init!r} is neither")
-        for name in ("normalize_layers", "resample", "cuda_graph"):
-            if not isinstance(getattr(self, name), bool):
-                raise GatysError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
         _positive_int("size", self.size)
         _positive_int("octaves", self.octaves)
         for size in self.scales or ():
@@ -147,10 +206,31 @@ def create_style_loss(spec: str) -> losses.StyleLoss:
     return loss
 
 
-def _str_tuple(value: Any) -> tuple:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return tuple(value)
+def _str_tuple(value: Any, kind: type) -> tuple:
+    """A comma-separated string or a sequence as a tuple of `kind`; bools are not numbers here."""
+    parts = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else list(value)
+    if kind is not str and any(isinstance(part, bool) for part in parts):
+        raise TypeError("booleans are not numbers")
+    if kind is str and not all(isinstance(part, str) for part in parts):
+        raise TypeError("expected strings")
+    return tuple(kind(part) for part in parts)
+
+
+def _single(counts: tuple[int, ...]) -> int | tuple[int, ...]:
+    return counts[0] if len(counts) == 1 else counts
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+_WORDS = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false",
+          "ints": "whole numbers", "floats": "numbers", "strs": "names", "multiple": "a list of strings"}
+
+
+def _check_type(name: str, value: Any, kind: str) -> None:
+    """Scalars of the declared kind (None where the default is None); lists are checked as they are read."""
+    if kind not in _TYPES or (value is None and TransferConfig.__dataclass_fields__[name].default is None):
+        return
+    if not isinstance(value, _TYPES[kind]) or (kind != "bool" and isinstance(value, bool)):
+        raise GatysError(f"{name.replace('_', '-')} must be {_WORDS[kind]}, got {value!r}")
 
 
 def _choice(name: str, value: Any, choices: Sequence[str]) -> None:
@@ -163,20 +243,80 @@ def _positive_int(name: str, value: Any) -> None:
         raise GatysError(f"{name} must be a whole number ≥ 1, got {value!r}")
 
 
-FIELDS = {f.name for f in dataclasses.fields(TransferConfig)}
-
-
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Settings from a TOML file (keys as in the CLI, dashes or underscores); unknown keys are errors."""
+    """The table of a TOML file, as read (keys as written)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except OSError as error:
         raise GatysError(f"cannot read config {path}: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise GatysError(f"config {path} is not valid TOML: {error}") from None
-    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a command reads and writes beside its TransferConfig; none of it changes the pixels."""
+
+    content: str | None = None
+    styles: tuple[str, ...] = ()
+    output: str | None = None
+    save_every: int = 0
+    quiet: bool = False
+    manifest: bool = True
+
+
+RUN_KEYS = {"content": "content", "style": "styles", "output": "output", "save-every": "save_every",
+            "quiet": "quiet", "manifest": "manifest"}  # TOML key → RunOptions field
+
+
+def toml_keys() -> dict[str, str]:
+    """TOML key → TransferConfig field: the option's flag without its dashes (`loss` for style_losses)."""
+    return {option.flag_for(name): name for name, option in options().items()}
+
+
+def settings_from(file_settings: Mapping[str, Any], flags: Mapping[str, Any],
+                  source: str = "config") -> tuple[TransferConfig, RunOptions]:
+    """Merge a config file's table with command-line flags (flags win) into a config and run options.
+
+    `file_settings` uses TOML keys (`style-weight` or `style_weight`, `loss`, `style`); `flags`
+    uses field names (`style_weight`, `style_losses`, `styles`) and leaves out what was not given.
+    Unknown keys are errors that name the closest valid ones.
+    """
+    keys = {**toml_keys(), **RUN_KEYS}
+    config_fields, run_fields = set(options()), {f.name for f in dataclasses.fields(RunOptions)}
+    merged: dict[str, Any] = {}
+    for key, value in file_settings.items():
+        name = keys.get(str(key).replace("_", "-"))
+        if name is None:
+            close = difflib.get_close_matches(str(key).replace("_", "-"), keys, n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else f"; valid keys: {', '.join(sorted(keys))}"
+            raise GatysError(f"{source}: unknown key {key!r}{hint}")
+        merged[name] = value
+    merged.update(flags)
+    config = TransferConfig(**{name: value for name, value in merged.items() if name in config_fields})
+    run = {name: value for name, value in merged.items() if name in run_fields}
+    if isinstance(run.get("styles"), str):
+        run["styles"] = [run["styles"]]
+    return config, _run_options(run, source)
+
+
+def _run_options(values: dict[str, Any], source: str) -> RunOptions:
+    for name in ("content", "output"):
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise GatysError(f"{source}: {name} must be a path string, got {values[name]!r}")
+    styles = values.get("styles", ())
+    if not isinstance(styles, (list, tuple)) or not all(isinstance(path, str) for path in styles):
+        raise GatysError(f"{source}: style must be a path or a list of paths, got {styles!r}")
+    save_every = values.get("save_every") or 0
+    if not isinstance(save_every, int) or isinstance(save_every, bool) or save_every < 0:
+        raise GatysError(f"save-every must be a whole number ≥ 0, got {save_every!r}")
+    for name in ("quiet", "manifest"):
+        if name in values and not isinstance(values[name], bool):
+            raise GatysError(f"{name} must be true or false, got {values[name]!r}")
+    return RunOptions(values.get("content"), tuple(styles), values.get("output"), save_every,
+                      values.get("quiet", False), values.get("manifest", True))

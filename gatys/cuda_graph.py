@@ -17,6 +17,7 @@ on x.grad and the returned losses are the graph's own tensors, rewritten by ever
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Callable
 
@@ -91,3 +92,15 @@ def _set_sync_debug_mode(mode: int | str) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Synchronization debug mode is a prototype")
         torch.cuda.set_sync_debug_mode(mode)
+
+
+def evaluation_for(objective: Objective, x: torch.Tensor, use_graph: bool,
+                   capturable: bool) -> Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """How each evaluation runs: replayed as a CUDA graph where asked for and possible, else eagerly.
+
+    A graph needs x on a CUDA device and an objective whose random choices stay fixed and
+    whose losses never read the device on the host (`capturable`).
+    """
+    if use_graph and capturable and x.device.type == "cuda":
+        return GraphedEvaluation(objective, x)
+    return functools.partial(evaluate_eagerly, objective, x)

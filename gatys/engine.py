@@ -4,37 +4,35 @@
     result = transfer.run("content.jpg", "style.jpg")       # any number of runs after that
     result.to_pil().save("out.png")
 
-A run goes scale by scale: resize the inputs, compute the targets once, initialise x
+A run goes scale by scale: build the scale's objective (gatys/targets.py), initialise x
 (from the previous scale's result, upsampled, after the first), optimise, keep the best
 image. Callbacks get a Progress after every evaluation and read scalars only if they
-print them, so the loop itself never waits on the device. On CUDA each scale's evaluation
-is captured once as a CUDA graph and replayed (gatys/cuda_graph.py; config.cuda_graph).
+print them, so the loop itself never waits on the device. Every random choice (noise
+init, sampling losses) comes from the run's seed, or from a loss's own `seed=`.
 """
 from __future__ import annotations
 
-import hashlib
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import colour, optimize
-from .config import ADAIN_LAYER, TransferConfig, create_style_loss
-from .cuda_graph import GraphedEvaluation, evaluate_eagerly
-from .device import autocast, configure, device_name, resolve_device, resolve_precision
-from .errors import GatysError
-from .images import from_pil, load_image, resize, to_pil
-from .norm import adain
-from .objective import Objective, StyleTerm, divide_features
-from .vgg import TORCHVISION_INDEX, VGGFeatures, load_vgg, min_side
+import losses
 
-ImageLike = Union[str, Path, Image.Image, torch.Tensor]
+from . import colour, optimize
+from .config import TransferConfig, create_style_loss
+from .cuda_graph import evaluation_for
+from .device import configure, device_name, resolve_device, resolve_precision
+from .errors import GatysError
+from .images import ImageLike, as_image, resize, to_pil
+from .network_cache import NetworkCache
+from .objective import Objective
+from .targets import objective_at
+from .vgg import VGGFeatures
+
 LOSS_PARTS = ("total", "content", "style", "tv")
 
 
@@ -81,137 +79,65 @@ class Result:
         return {name: values[-1] for name, values in self.trace[-1]["losses"].items()}
 
 
-def as_image(image: ImageLike) -> torch.Tensor:
-    """A path, PIL image or tensor as a (1, 3, H, W) float32 tensor in [0, 1]."""
-    if isinstance(image, (str, Path)):
-        return load_image(image)
-    if isinstance(image, Image.Image):
-        return from_pil(image)
-    if isinstance(image, torch.Tensor):
-        tensor = image.unsqueeze(0) if image.dim() == 3 else image
-        if tensor.dim() != 4 or tensor.shape[:2] != (1, 3):
-            raise GatysError(f"an image tensor must be (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
-        return tensor.detach().float().clamp(0, 1).contiguous()
-    raise GatysError(f"cannot use a {type(image).__name__} as an image: give a path, a PIL image or a tensor")
-
-
-def _digest(image: torch.Tensor) -> str:
-    return hashlib.sha1(image.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-
-
 class Transfer:
     """Runs transfers with one config's defaults; holds networks and style features for reuse."""
-
-    STYLE_CACHE_SIZE = 8
 
     def __init__(self, config: TransferConfig | None = None, **overrides):
         base = config or TransferConfig()
         self.config = base.replace(**overrides) if overrides else base
-        self._networks: dict[tuple, VGGFeatures] = {}
-        self._style_features: OrderedDict[tuple, dict] = OrderedDict()
+        self.cache = NetworkCache()
 
-    # -- pieces a study or gallery may reuse ------------------------------------------
     def network(self, config: TransferConfig, device: torch.device, precision: str = "fp32") -> VGGFeatures:
-        """The VGG for config's weights and pooling on device, loaded once per process.
-
-        For bf16 the convolutions' weights are stored in bf16 and the network runs in bf16
-        after its float32 preprocessing; nothing is re-cast at every evaluation.
-        """
-        key = (config.weights, config.weights_convention, config.pooling, str(device), precision)
-        if key not in self._networks:
-            network = load_vgg(config.weights, config.pooling, config.weights_convention).to(device)
-            if device.type in ("cuda", "cpu"):
-                network = network.to(memory_format=torch.channels_last)
-            if precision == "bf16":
-                network.convs.to(torch.bfloat16)
-            self._networks[key] = network
-        return self._networks[key]
-
-    def features(self, network: VGGFeatures, image: torch.Tensor, layers: Sequence[str],
-                 precision: str) -> dict[str, torch.Tensor]:
-        """Network features of a fixed image, computed without autograd."""
-        device = next(network.parameters()).device
-        with torch.inference_mode(), autocast(device, precision):
-            feats = network(_to_device(image, device), layers)
-        return {name: value.float().clone() for name, value in feats.items()}
-
-    def style_features(self, network: VGGFeatures, image: torch.Tensor, layers: Sequence[str],
-                       precision: str) -> dict[str, torch.Tensor]:
-        """Like features(), cached by image content, size, layers and network (LRU)."""
-        key = (id(network), _digest(image), tuple(image.shape), tuple(sorted(layers)), precision)
-        if key in self._style_features:
-            self._style_features.move_to_end(key)
-            return self._style_features[key]
-        feats = self.features(network, image, layers, precision)
-        self._style_features[key] = feats
-        while len(self._style_features) > self.STYLE_CACHE_SIZE:
-            self._style_features.popitem(last=False)
-        return feats
+        """The VGG for config's weights and pooling on device, loaded once per process."""
+        return self.cache.network(config.weights, config.weights_convention, config.pooling, device, precision)
 
     # -- a run ------------------------------------------------------------------------
-    def run(self, content: ImageLike, style: ImageLike | Sequence[ImageLike], *,
+    def run(self, content: ImageLike, style: ImageLike | Sequence[ImageLike], *, config: TransferConfig | None = None,
             callback: Callback | Sequence[Callback] | None = None, **overrides) -> Result:
-        """Stylise content with one or more styles; overrides replace config fields for this run."""
-        config, device, precision, network = self._setup(overrides)
-        callbacks = [] if callback is None else [callback] if callable(callback) else list(callback)
-        original_content, content_image, styles, blend, style_losses = _inputs(config, content, style)
-        generator = torch.Generator().manual_seed(config.seed)
-
+        """Stylise content with one or more styles, under `config` (default: this Transfer's) and overrides."""
+        config, device, precision, network = self._setup(config, overrides)
+        original_content, content_image, styles, blend = _inputs(config, content, style)
+        seeded, generator = _seeded_losses(config)
+        style_losses = [loss for loss, _ in seeded]
         sizes = config.scale_sizes()
-        planned = sum(config.iterations_at(i) for i in range(len(sizes)))
-        state = _RunState(device, planned, callbacks, time.perf_counter())
+        state = _RunState(device, sum(config.iterations_at(i) for i in range(len(sizes))), _callbacks(callback))
         x = None
-        result_image = None
-        interrupted = False
         try:
             for index, size in enumerate(sizes):
-                if index:  # the first scale keeps each loss's own seed; later ones redraw
-                    for loss in style_losses:
-                        loss.resample(generator)
-                objective, content_scaled = self._objective_at(size, config, network, precision, content_image,
-                                                               styles, style_losses, blend)
-                x = _initial_image(config, index, x, content_scaled, styles, objective.image_shape, generator, device)
-                x = self._optimise(config, objective, x, index, len(sizes), state, style_losses, generator)
-                result_image = x
+                if index:
+                    _resample(seeded)
+                objective, content_scaled = objective_at(self.cache, size, config, network, precision, content_image,
+                                                         styles, style_losses, blend)
+                x = _initial_image(config, x, content_scaled, styles, objective.image_shape, generator, device)
+                x = _optimise(config, objective, x, index, len(sizes), state, seeded)
         except KeyboardInterrupt:
-            interrupted = True
-            result_image = state.best_image()
-            if result_image is None:
-                result_image = x
-        if result_image is None:
-            result_image = resize(content_image, sizes[0])
-        image = result_image.detach().float().clamp(0, 1).cpu().contiguous(memory_format=torch.contiguous_format)
-        if config.preserve_colors == "luminance":
-            image = colour.combine_luminance(image, resize(original_content, shape=tuple(image.shape[-2:])))
-        return Result(
-            image=image,
-            config=config,
-            device=f"{device} ({device_name(device)})",
-            precision=precision,
-            weights={"name": network.source.name, "path": network.source.path, "sha256": network.source.sha256,
-                     "convention": network.source.convention, "pooling": network.pooling},
-            trace=state.trace,
-            timings=state.timings(),
-            interrupted=interrupted,
-        )
+            state.interrupted = True
+            x = state.best_image() if state.best_image() is not None else x
+        image = x if x is not None else resize(content_image, sizes[0])
+        return self._result(config, network, device, precision, original_content, image, state)
 
     def objective(self, content: ImageLike, style: ImageLike | Sequence[ImageLike], *, size: int | None = None,
-                  **overrides) -> Objective:
-        """The objective run() optimises at its last scale (or at longest side `size`).
+                  config: TransferConfig | None = None, **overrides) -> Objective:
+        """The objective run() optimises at its last scale (or at longest side `size`), random choices included.
 
         For studies: score any image with exactly the losses, targets and weights of a run.
         """
-        config, _, precision, network = self._setup(overrides)
-        _, content_image, styles, blend, style_losses = _inputs(config, content, style)
+        config, _, precision, network = self._setup(config, overrides)
+        _, content_image, styles, blend = _inputs(config, content, style)
+        seeded, _ = _seeded_losses(config)
+        for _ in config.scale_sizes()[1:]:  # the choices run() makes for its last scale
+            _resample(seeded)
         size = size or config.scale_sizes()[-1]
-        return self._objective_at(size, config, network, precision, content_image, styles, style_losses, blend)[0]
+        style_losses = [loss for loss, _ in seeded]
+        return objective_at(self.cache, size, config, network, precision, content_image, styles, style_losses,
+                            blend)[0]
 
-    def score(self, image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike],
-              **overrides) -> dict[str, float]:
+    def score(self, image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike], *,
+              config: TransferConfig | None = None, **overrides) -> dict[str, float]:
         """The weighted losses (total, content, style, tv) of an image under the objective at its size."""
         picture = as_image(image)
-        config = self.config.replace(**overrides) if overrides else self.config
-        objective = self.objective(content, style, size=max(picture.shape[-2:]), **overrides)
+        config = (config or self.config).replace(**overrides)
+        objective = self.objective(content, style, size=max(picture.shape[-2:]), config=config)
         if config.preserve_colors == "luminance":
             picture = colour.grey_to_rgb(colour.luminance(picture))
         picture = resize(picture, shape=objective.image_shape)  # a no-op unless rounding differs
@@ -219,121 +145,96 @@ class Transfer:
             total, parts = objective(picture.to(objective.content_target.device))
         return {"total": total.item(), **{name: value.item() for name, value in parts.items()}}
 
-    def _setup(self, overrides: dict) -> tuple[TransferConfig, torch.device, str, VGGFeatures]:
-        config = self.config.replace(**overrides) if overrides else self.config
+    def _setup(self, config: TransferConfig | None, overrides: dict
+               ) -> tuple[TransferConfig, torch.device, str, VGGFeatures]:
+        config = config or self.config
+        config = config.replace(**overrides) if overrides else config
         device = resolve_device(config.device)
         precision = resolve_precision(config.precision, device)
         configure(device)
         return config, device, precision, self.network(config, device, precision)
 
-    def _objective_at(self, size: int, config: TransferConfig, network: VGGFeatures, precision: str,
-                      content: torch.Tensor, styles: list[torch.Tensor], style_losses: list,
-                      blend: Sequence[float]) -> tuple[Objective, torch.Tensor]:
-        """The objective at one scale (longest side `size`), and the content resized to it."""
-        device = next(network.parameters()).device
-        content_scaled = resize(content, size).to(device)
-        style_size = max(1, round(size * config.style_scale))
-        styles_scaled = [resize(style, style_size).to(device) for style in styles]
-        objective = self._objective(config, network, precision, content_scaled, styles_scaled, style_losses, blend)
-        return objective, content_scaled
-
-    def _objective(self, config: TransferConfig, network: VGGFeatures, precision: str,
-                   content: torch.Tensor, styles: list[torch.Tensor], style_losses: list,
-                   blend: Sequence[float]) -> Objective:
-        device = content.device
-        style_layers = {layer for loss in style_losses for layer in (loss.layers or config.style_layers)}
-        if config.content_target == "adain":
-            content_layer = ADAIN_LAYER
-            style_layers.add(ADAIN_LAYER)
-        else:
-            content_layer = config.content_layer
-        _check_size("content", content, [content_layer, *style_layers])
-        for style in styles:
-            _check_size("style", style, style_layers)
-        style_feats = [self.style_features(network, s, sorted(style_layers), precision) for s in styles]
-        content_target = self.features(network, content, [content_layer], precision)[content_layer]
-        if config.content_target == "adain":
-            content_target = sum(w * adain(content_target, feats[ADAIN_LAYER]) for w, feats in zip(blend, style_feats))
-        content_scale = _rms([content_target]) if config.normalize_layers else 1.0
-        style_scales = {layer: (_rms([f[layer] for f in style_feats], blend) if config.normalize_layers
-                                else 1.0) for layer in style_layers}
-        style_feats = [{layer: divide_features(f[layer], style_scales[layer]) for layer in style_layers}
-                       for f in style_feats]
-        terms = [StyleTerm.build(loss, loss.layers or config.style_layers, style_feats, blend)
-                 for loss in style_losses]
-
-        def features(x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-            with autocast(device, precision):
-                return network(x.contiguous(memory_format=_memory_format(device)), layers)
-
-        return Objective(features, content_layer, content_target, terms, config.content_weight,
-                         config.style_weight, config.tv_weight, content_scale=content_scale, style_scales=style_scales,
-                         image_shape=tuple(content.shape[-2:]))
-
-    def _optimise(self, config: TransferConfig, objective: Objective, x: torch.Tensor, index: int, scales: int,
-                  state: "_RunState", style_losses: list, generator: torch.Generator) -> torch.Tensor:
-        iterations = config.iterations_at(index)
-        state.start_scale(x, iterations)
-        x = x.detach().clone().contiguous().requires_grad_(True)  # optimizers need a flat-viewable x
-        resample = config.resample and config.optimizer == "adam"
-
-        graphed = (config.cuda_graph and x.device.type == "cuda" and not resample
-                   and all(loss.capturable for loss in style_losses))
-        evaluation = GraphedEvaluation(objective, x) if graphed else partial(evaluate_eagerly, objective, x)
-
-        def evaluate() -> torch.Tensor:
-            if resample and state.evaluations_at_scale:
-                for loss in style_losses:
-                    loss.resample(generator)
-            total, parts = evaluation()
-            state.record(x, total, parts, index, scales)
-            return total
-
-        optimize.run(config.optimizer, x, evaluate, iterations, config.learning_rate, best=state.best)
-        state.end_scale()
-        best = state.best_image()
-        return (best if best is not None else x).detach()
+    def _result(self, config: TransferConfig, network: VGGFeatures, device: torch.device, precision: str,
+                original_content: torch.Tensor, image: torch.Tensor, state: "_RunState") -> Result:
+        image = image.detach().float().clamp(0, 1).cpu().contiguous(memory_format=torch.contiguous_format)
+        if config.preserve_colors == "luminance":
+            image = colour.combine_luminance(image, resize(original_content, shape=tuple(image.shape[-2:])))
+        source = network.source
+        return Result(image=image, config=config, device=f"{device} ({device_name(device)})", precision=precision,
+                      weights={"name": source.name, "path": source.path, "sha256": source.sha256,
+                               "convention": source.convention, "pooling": network.pooling},
+                      trace=state.trace, timings=state.timings(), interrupted=state.interrupted)
 
 
-def _check_size(what: str, image: torch.Tensor, layers: Sequence[str]) -> None:
-    smallest = min_side(layers)
-    if min(image.shape[-2:]) < smallest:
-        height, width = image.shape[-2:]
-        raise GatysError(f"the {what} image is {width}×{height} px at this scale, too small for layer "
-                         f"{max(layers, key=TORCHVISION_INDEX.__getitem__)}: each side must be at least {smallest} px")
+def _callbacks(callback: Callback | Sequence[Callback] | None) -> list[Callback]:
+    return [] if callback is None else [callback] if callable(callback) else list(callback)
 
 
-def _rms(feats: Sequence[torch.Tensor], weights: Sequence[float] = (1.0,)) -> float:
-    """Root mean square activation over feature maps, each weighted (styles by their blend weight).
+def _seeded_losses(config: TransferConfig) -> tuple[list[tuple[losses.StyleLoss, torch.Generator]], torch.Generator]:
+    """Each style loss with the generator of its random choices, and the run's generator.
 
-    A floor keeps an all-zero (dead) layer from dividing by zero.
+    A loss whose spec gives `seed=` keeps that seed at the first scale and draws later ones
+    from a generator of its own; every other loss draws its first choices from the run's
+    seed too, so two seeds differ from the first evaluation on. The noise init then draws
+    from the run's generator.
     """
-    return max(sum(w * f.float().square().mean().item() for f, w in zip(feats, weights)) ** 0.5, 1e-8)
+    generator = torch.Generator().manual_seed(config.seed)
+    seeded = []
+    for spec in config.style_losses:
+        loss = create_style_loss(spec)
+        own_seed = losses.parse_spec(spec)[1].get("seed")
+        if own_seed is None:
+            loss.resample(generator)
+            seeded.append((loss, generator))
+        else:
+            seeded.append((loss, torch.Generator().manual_seed(int(own_seed))))
+    return seeded, generator
 
 
-def _memory_format(device: torch.device) -> torch.memory_format:
-    return torch.channels_last if device.type in ("cuda", "cpu") else torch.contiguous_format
+def _resample(seeded: Sequence[tuple[losses.StyleLoss, torch.Generator]]) -> None:
+    for loss, generator in seeded:
+        loss.resample(generator)
 
 
-def _to_device(image: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return image.to(device).contiguous(memory_format=_memory_format(device))
+def _optimise(config: TransferConfig, objective: Objective, x: torch.Tensor, index: int, scales: int,
+              state: "_RunState", seeded: Sequence[tuple[losses.StyleLoss, torch.Generator]]) -> torch.Tensor:
+    """One scale's optimisation from x; returns the best image it saw."""
+    iterations = config.iterations_at(index)
+    state.start_scale(x, iterations)
+    x = x.detach().clone().contiguous().requires_grad_(True)  # optimizers need a flat-viewable x
+    resample = config.resample and config.optimizer == "adam"
+    capturable = not resample and all(loss.capturable for loss, _ in seeded)
+    evaluation = evaluation_for(objective, x, config.cuda_graph, capturable)
+
+    def evaluate() -> torch.Tensor:
+        if resample and state.evaluations_at_scale:
+            _resample(seeded)
+        total, parts = evaluation()
+        state.record(x, total, parts, index, scales)
+        return total
+
+    optimize.run(config.optimizer, x, evaluate, iterations, config.learning_rate, best=state.best)
+    state.end_scale()
+    best = state.best_image()
+    return (best if best is not None else x).detach()
 
 
 class _RunState:
     """Loss trace, best image and timing of a run; the only state the evaluation closure touches."""
 
-    def __init__(self, device: torch.device, planned: int, callbacks: list, started: float):
+    def __init__(self, device: torch.device, planned: int, callbacks: list):
         self.device = device
         self.planned = planned
         self.callbacks = callbacks
-        self.started = started
+        self.started = time.perf_counter()
+        self.interrupted = False
         self.trace: list[dict] = []
         self.done = 0
         self.best: torch.Tensor | None = None
         self.best_loss: torch.Tensor | None = None
         self.evaluations_at_scale = 0
         self._records: list[torch.Tensor] = []
-        self._scale_started = started
+        self._scale_started = self.started
         self._iterations = 0
         self._scale_seconds: list[float] = []
 
@@ -385,15 +286,14 @@ class _RunState:
 
 
 def _inputs(config: TransferConfig, content: ImageLike, style: ImageLike | Sequence[ImageLike]):
-    """The images and losses of a run: (original content, content, styles, blend weights, style losses)."""
+    """The images of a run: (original content, content, styles, blend weights), colours handled."""
     original_content = as_image(content)
     styles = [as_image(s) for s in (style if isinstance(style, (list, tuple)) else [style])]
     if not styles:
         raise GatysError("at least one style image is needed")
     blend = config.blend_weights(len(styles))
     content_image, styles = _colour_inputs(config.preserve_colors, original_content, styles)
-    style_losses = [create_style_loss(spec) for spec in config.style_losses]
-    return original_content, content_image, styles, blend, style_losses
+    return original_content, content_image, styles, blend
 
 
 def _colour_inputs(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):
@@ -407,7 +307,7 @@ def _colour_inputs(mode: str, content: torch.Tensor, styles: list[torch.Tensor])
     return content, styles
 
 
-def _initial_image(config: TransferConfig, index: int, previous: torch.Tensor | None, content: torch.Tensor,
+def _initial_image(config: TransferConfig, previous: torch.Tensor | None, content: torch.Tensor,
                    styles: list[torch.Tensor], shape: tuple[int, int], generator: torch.Generator,
                    device: torch.device) -> torch.Tensor:
     """The first scale starts from config.init; later ones from the previous result, upsampled."""

@@ -1,6 +1,7 @@
 """Files: digests (weights, inputs) and atomic writes (images, manifests)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
@@ -11,6 +12,13 @@ from .errors import GatysError
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes; remembered while the file keeps its size and modification time."""
+    stat = os.stat(path)
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, size: int, modified_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

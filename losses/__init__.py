@@ -8,9 +8,9 @@
 This package depends on torch only and never imports gatys.
 """
 from .base import StyleLoss
-from .registry import available, create, describe, parse_spec, register
+from .registry import available, create, describe, parse_spec, register, resolved
 
 # Importing the families registers them.
 from . import gram, mmd, moments, wasserstein  # noqa: F401,E402
 
-__all__ = ["StyleLoss", "available", "create", "describe", "parse_spec", "register"]
+__all__ = ["StyleLoss", "available", "create", "describe", "parse_spec", "register", "resolved"]

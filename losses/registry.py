@@ -125,6 +125,13 @@ def parameters(cls: type[StyleLoss]) -> dict[str, Any]:
     return found
 
 
+def resolved(spec: str) -> tuple[str, dict[str, Any]]:
+    """The registered name (aliases resolved) and every parameter, the spec's or the default."""
+    name, given = parse_spec(spec)
+    cls = resolve(name)
+    return cls.name, {**parameters(cls), **given}
+
+
 def create(spec: str, **params: Any) -> StyleLoss:
     """Build a loss from a name or spec string; keyword params override the spec's."""
     name, spec_params = parse_spec(spec)

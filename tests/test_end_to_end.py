@@ -7,7 +7,7 @@ import torch
 
 import losses
 from gatys.colour import luminance
-from gatys.engine import as_image
+from gatys.images import as_image
 from gatys.images import resize
 from gatys.vgg import load_vgg
 

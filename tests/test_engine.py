@@ -7,7 +7,7 @@ from torch.overrides import TorchFunctionMode
 
 import gatys
 from gatys import colour
-from gatys.engine import as_image
+from gatys.images import as_image
 from gatys.errors import GatysError
 from gatys.images import resize
 
@@ -163,11 +163,11 @@ def test_interrupt_returns_the_best_image_so_far(transfer, content_path, style_p
 
 def test_network_and_style_features_are_reused(transfer, content_path, style_path):
     transfer.run(content_path, style_path, iterations=1)
-    networks = dict(transfer._networks)
-    cached = len(transfer._style_features)
+    networks = dict(transfer.cache._networks)
+    cached = len(transfer.cache._style_features)
     transfer.run(content_path, style_path, iterations=1, style_weight=2.0)
-    assert transfer._networks == networks
-    assert len(transfer._style_features) == cached
+    assert transfer.cache._networks == networks
+    assert len(transfer.cache._style_features) == cached
 
 
 def test_bad_images_and_settings_are_clear_errors(transfer, content_path, style_path, tmp_path):

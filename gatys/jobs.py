@@ -1,0 +1,304 @@
+"""Jobs and the result store: what turns a transfer into a finished, recorded result.
+
+A Job is one transfer to run: the content, the style images (their blend weights are in
+its config), the resolved TransferConfig and where the output goes. `Job.id` hashes what
+changes the pixels (`Job.identity`), never paths. `run_job` writes the image atomically,
+then the manifest atomically and last: a manifest beside an image means the job
+finished, and nothing else does. A Store keeps results by id (DIRECTORY/jobs/<id>.png
+and <id>.json); any number of processes may write to one store at once, one job each,
+with atomic renames as their only coordination, so it also works on shared storage.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import losses
+
+from . import manifest
+from .config import INITS, TransferConfig, options
+from .engine import Callback, Result, Transfer
+from .errors import GatysError
+from .files import file_sha256
+from .images import check_output_path, load_image, save_image
+from .optimize import DEFAULT_LEARNING_RATE
+from .vgg import weights_convention, weights_file
+
+# Raise this when an engine change makes the same identity give different pixels, so that
+# results made before it no longer count as finished in a store.
+NUMERIC_CONTRACT = 1
+ID_LENGTH = 20  # hex digits of the identity's SHA-256: 80 bits
+
+
+@dataclass(frozen=True)
+class Job:
+    """One transfer: content and style files, the settings, and the output path (None until placed)."""
+
+    content: Path
+    styles: tuple[Path, ...]
+    config: TransferConfig = field(default_factory=TransferConfig)
+    output: Path | None = None
+
+    def __post_init__(self) -> None:
+        styles = [self.styles] if isinstance(self.styles, (str, Path)) else list(self.styles)
+        if not styles:
+            raise GatysError("a job needs at least one style image")
+        object.__setattr__(self, "content", Path(self.content))
+        object.__setattr__(self, "styles", tuple(Path(style) for style in styles))
+        if self.output is not None:
+            object.__setattr__(self, "output", Path(self.output))
+
+    @property
+    def inputs(self) -> tuple[Path, ...]:
+        """Every file the job reads, the init image included."""
+        init = () if self.config.init in INITS else (Path(self.config.init),)
+        return (self.content, *self.styles, *init)
+
+    @functools.cached_property
+    def identity(self) -> dict[str, Any]:
+        """What the id hashes: everything that changes the pixels, and nothing else.
+
+        The bytes of every input (SHA-256), the weights file's bytes and input convention, each
+        pixel-affecting setting after defaults are resolved (the scale schedule as sizes and
+        evaluations per scale, the learning rate, every loss's parameters, the blend weights
+        normalised), and NUMERIC_CONTRACT. Left out: paths, the device and CUDA-graph replay
+        (where a job runs, not what it is: the manifest records them), and the run options
+        (quiet, save-every, manifest), which are not settings.
+        """
+        config = self.config
+        blend = config.blend_weights(len(self.styles))
+        return {
+            "contract": NUMERIC_CONTRACT,
+            "content": _input_sha256(self.content),
+            "styles": [{"sha256": _input_sha256(path), "weight": weight} for path, weight in zip(self.styles, blend)],
+            "weights": {"sha256": file_sha256(weights_file(config.weights)),
+                        "convention": weights_convention(config.weights, config.weights_convention)},
+            "settings": pixel_settings(config),
+        }
+
+    @property
+    def id(self) -> str:
+        text = json.dumps(self.identity, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
+
+    def placed(self, output: str | Path) -> "Job":
+        return dataclasses.replace(self, output=Path(output))
+
+
+def pixel_settings(config: TransferConfig) -> dict[str, Any]:
+    """The settings that change the pixels, with defaults resolved, as plain JSON values."""
+    declared = options()
+    settings = {name: _plain(getattr(config, name), option.kind)
+                for name, option in declared.items() if option.pixels}
+    sizes = config.scale_sizes()
+    for name in ("size", "octaves", "style_blend_weights", "weights", "weights_convention"):
+        del settings[name]  # held as the resolved schedule below, the inputs' weights and the weights file
+    settings["scales"] = list(sizes)
+    settings["iterations"] = [config.iterations_at(index) for index in range(len(sizes))]
+    if config.learning_rate is None:
+        settings["learning_rate"] = DEFAULT_LEARNING_RATE[config.optimizer]
+    settings["style_losses"] = [_loss_identity(spec) for spec in config.style_losses]
+    if config.init not in INITS:
+        settings["init"] = {"image": _input_sha256(Path(config.init))}
+    return settings
+
+
+def _loss_identity(spec: str) -> dict[str, Any]:
+    """A loss with every parameter resolved; a seed it was not given comes from the run's seed."""
+    name, params = losses.resolved(spec)
+    if "seed" in params and "seed" not in losses.parse_spec(spec)[1]:
+        params["seed"] = "run"
+    return {"name": name, **{key: _plain(value) for key, value in params.items()}}
+
+
+def _plain(value: Any, kind: str | None = None) -> Any:
+    """JSON-stable values: tuples as lists, numbers of float settings as floats (2 and 2.0 are one id)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, "float" if kind == "floats" else None) for item in value]
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _input_sha256(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except FileNotFoundError:
+        raise GatysError(f"cannot read image {path}: no such file") from None
+    except IsADirectoryError:
+        raise GatysError(f"cannot read image {path}: it is a directory, not an image file") from None
+    except OSError as error:
+        raise GatysError(f"cannot read image {path}: {error.strerror or error}") from None
+
+
+@dataclass
+class Outcome:
+    """How a job ended: done, interrupted, failed, or skipped (a store already had it)."""
+
+    job: Job
+    status: str
+    result: Result | None = None
+    error: str | None = None  # one line, for a failed job
+    exception: BaseException | None = field(default=None, repr=False)
+    seconds: float = 0.0
+
+
+def error_path(output: Path) -> Path:
+    """out.png → out.error.json: the record a failed job leaves."""
+    return output.with_suffix(".error.json")
+
+
+def run_job(transfer: Transfer, job: Job, callbacks: Callback | Sequence[Callback] | None = None, *,
+            write_manifest: bool = True, keep_interrupted: bool = True, record_errors: bool = True) -> Outcome:
+    """Run one job: check the output path, load the inputs, run, write the image, then the manifest.
+
+    The job's own failures (bad input, a fault during the run) come back as a failed Outcome,
+    never raised, with an error record (message, traceback, settings) beside the output when
+    `record_errors`. Ctrl-C during the optimisation ends it early: the best image so far is
+    written with a manifest marked interrupted when `keep_interrupted`, and nothing otherwise.
+    """
+    started = time.perf_counter()
+    try:
+        if job.output is None:
+            raise GatysError("the job has no output path")
+        output = check_output_path(job.output, job.inputs)
+        content = load_image(job.content)
+        styles = [load_image(path) for path in job.styles]
+        job_id = job.id
+        result = transfer.run(content, styles, config=job.config, callback=callbacks)
+        if not (result.interrupted and not keep_interrupted):
+            _write_result(job, job_id, output, result, write_manifest)
+    except Exception as error:
+        if record_errors and job.output is not None:
+            _write_error_record(job, error)
+        return Outcome(job, "failed", error=_one_line(error), exception=error,
+                       seconds=time.perf_counter() - started)
+    status = "interrupted" if result.interrupted else "done"
+    return Outcome(job, status, result, seconds=time.perf_counter() - started)
+
+
+def _write_result(job: Job, job_id: str, output: Path, result: Result, write_manifest: bool) -> None:
+    inputs = {"content": {"path": str(job.content), "sha256": job.identity["content"]},
+              "styles": [{"path": str(path), "sha256": style["sha256"], "weight": style["weight"]}
+                         for path, style in zip(job.styles, job.identity["styles"])]}
+    run_manifest = manifest.build(result, inputs, output, job={"id": job_id, "identity": job.identity})
+    manifest_file = manifest.manifest_path(output)
+    manifest_file.unlink(missing_ok=True)  # an earlier run's manifest must not vouch for the new image
+    save_image(result.image, output, metadata={"settings": run_manifest["settings"], "inputs": inputs,
+                                               "weights": result.weights["name"], "gatys": run_manifest["gatys"],
+                                               "job": job_id})
+    if write_manifest:
+        manifest.write(run_manifest, manifest_file)
+    error_path(output).unlink(missing_ok=True)
+
+
+def _write_error_record(job: Job, error: Exception) -> None:
+    try:
+        job_id = job.id
+    except GatysError:
+        job_id = None  # an input that cannot be read cannot be hashed either
+    record = {"job": job_id, "error": _one_line(error), "type": type(error).__name__,
+              "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+              "content": str(job.content), "styles": [str(path) for path in job.styles],
+              "settings": job.config.as_dict(), "time": datetime.now(timezone.utc).isoformat()}
+    try:
+        manifest.write(record, error_path(job.output))
+    except GatysError:
+        pass  # the output's folder is unwritable: the Outcome still carries the error
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    message = text[0] if text else ""
+    return message if isinstance(error, GatysError) else f"{type(error).__name__}: {message}"
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A finished job in a store: its id, image and manifest."""
+
+    id: str
+    image: Path
+    manifest: dict
+
+
+class Store:
+    """Results of jobs by id under DIRECTORY/jobs/: <id>.png, its manifest <id>.json, or <id>.error.json."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.jobs = self.directory / "jobs"
+
+    def image_path(self, job_id: str) -> Path:
+        return self.jobs / f"{job_id}.png"
+
+    def manifest_path(self, job_id: str) -> Path:
+        return self.jobs / f"{job_id}.json"
+
+    def error_path(self, job_id: str) -> Path:
+        return self.jobs / f"{job_id}.error.json"
+
+    def place(self, job: Job) -> Job:
+        """The job with its output where this store keeps it."""
+        return job.placed(self.image_path(job.id))
+
+    def status(self, job: Job | str) -> str:
+        """done (image and a finished manifest), failed (an error record) or missing."""
+        job_id = job if isinstance(job, str) else job.id
+        if self.manifest(job_id) is not None:
+            return "done"
+        return "failed" if self.error_path(job_id).is_file() else "missing"
+
+    def manifest(self, job_id: str) -> dict | None:
+        """The manifest of a finished job; None when there is none, it is unreadable or it was interrupted."""
+        record = _read_json(self.manifest_path(job_id))
+        if record is None or record.get("interrupted") or not self.image_path(job_id).is_file():
+            return None
+        return record
+
+    def error(self, job_id: str) -> dict | None:
+        return _read_json(self.error_path(job_id))
+
+    def finished(self) -> Iterator[StoredResult]:
+        """Every finished job, by id."""
+        for path in sorted(self.jobs.glob("*.json")):
+            if path.name.endswith(".error.json"):
+                continue
+            record = self.manifest(path.stem)
+            if record is not None:
+                yield StoredResult(path.stem, self.image_path(path.stem), record)
+
+    def failures(self) -> Iterator[tuple[str, dict]]:
+        """(id, error record) of every failed job that has not finished since."""
+        for path in sorted(self.jobs.glob("*.error.json")):
+            job_id = path.name[: -len(".error.json")]
+            record = _read_json(path)
+            if record is not None and self.status(job_id) == "failed":
+                yield job_id, record
+
+    def run(self, transfer: Transfer, job: Job, callbacks: Callback | Sequence[Callback] | None = None, *,
+            retry_failed: bool = True) -> Outcome:
+        """Run a job into the store unless it is done (or failed, without retry_failed): resumable."""
+        placed = self.place(job)
+        status = self.status(placed)
+        if status == "done" or (status == "failed" and not retry_failed):
+            error = (self.error(placed.id) or {}).get("error") if status == "failed" else None
+            return Outcome(placed, "skipped", error=error)
+        self.jobs.mkdir(parents=True, exist_ok=True)
+        return run_job(transfer, placed, callbacks, keep_interrupted=False)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

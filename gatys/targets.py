@@ -1,0 +1,82 @@
+"""One scale's objective built from the images: sizes checked, targets computed, layers normalised.
+
+At each scale the content and styles are resized, their features computed once (the
+styles' through the cache), the layer scales taken from them (`normalize_layers`) and each
+style loss's targets built; the Objective that results only runs the network on x.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .config import ADAIN_LAYER, TransferConfig
+from .device import autocast
+from .errors import GatysError
+from .images import resize
+from .network_cache import NetworkCache, memory_format
+from .norm import adain
+from .objective import Objective, StyleTerm, divide_features
+from .vgg import TORCHVISION_INDEX, VGGFeatures, min_side
+
+
+def objective_at(cache: NetworkCache, size: int, config: TransferConfig, network: VGGFeatures, precision: str,
+                 content: torch.Tensor, styles: Sequence[torch.Tensor], style_losses: Sequence,
+                 blend: Sequence[float]) -> tuple[Objective, torch.Tensor]:
+    """The objective at longest side `size` (styles at `style_scale` times it), and the content resized to it."""
+    device = next(network.parameters()).device
+    content_scaled = resize(content, size).to(device)
+    style_size = max(1, round(size * config.style_scale))
+    styles_scaled = [resize(style, style_size).to(device) for style in styles]
+    objective = build_objective(cache, config, network, precision, content_scaled, styles_scaled, style_losses,
+                                blend)
+    return objective, content_scaled
+
+
+def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFeatures, precision: str,
+                    content: torch.Tensor, styles: Sequence[torch.Tensor], style_losses: Sequence,
+                    blend: Sequence[float]) -> Objective:
+    """The objective of images already at their size: targets, layer scales and style terms."""
+    device = content.device
+    style_layers = {layer for loss in style_losses for layer in (loss.layers or config.style_layers)}
+    content_layer = ADAIN_LAYER if config.content_target == "adain" else config.content_layer
+    if config.content_target == "adain":
+        style_layers.add(ADAIN_LAYER)
+    check_size("content", content, [content_layer, *style_layers])
+    for style in styles:
+        check_size("style", style, style_layers)
+    style_feats = [cache.style_features(network, style, sorted(style_layers), precision) for style in styles]
+    content_target = cache.features(network, content, [content_layer], precision)[content_layer]
+    if config.content_target == "adain":
+        content_target = sum(w * adain(content_target, feats[ADAIN_LAYER]) for w, feats in zip(blend, style_feats))
+    content_scale = rms([content_target]) if config.normalize_layers else 1.0
+    style_scales = {layer: rms([f[layer] for f in style_feats], blend) if config.normalize_layers else 1.0
+                    for layer in style_layers}
+    style_feats = [{layer: divide_features(f[layer], style_scales[layer]) for layer in style_layers}
+                   for f in style_feats]
+    terms = [StyleTerm.build(loss, loss.layers or config.style_layers, style_feats, blend) for loss in style_losses]
+
+    def features(x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        with autocast(device, precision):
+            return network(x.contiguous(memory_format=memory_format(device)), layers)
+
+    return Objective(features, content_layer, content_target, terms, config.content_weight, config.style_weight,
+                     config.tv_weight, content_scale=content_scale, style_scales=style_scales,
+                     image_shape=tuple(content.shape[-2:]))
+
+
+def check_size(what: str, image: torch.Tensor, layers: Sequence[str]) -> None:
+    """Refuse an image too small for VGG to pool through to the deepest layer asked for."""
+    smallest = min_side(layers)
+    if min(image.shape[-2:]) < smallest:
+        height, width = image.shape[-2:]
+        raise GatysError(f"the {what} image is {width}×{height} px at this scale, too small for layer "
+                         f"{max(layers, key=TORCHVISION_INDEX.__getitem__)}: each side must be at least {smallest} px")
+
+
+def rms(feats: Sequence[torch.Tensor], weights: Sequence[float] = (1.0,)) -> float:
+    """Root mean square activation over feature maps, each weighted (styles by their blend weight).
+
+    A floor keeps an all-zero (dead) layer from dividing by zero.
+    """
+    return max(sum(w * f.float().square().mean().item() for f, w in zip(feats, weights)) ** 0.5, 1e-8)
