@@ -7,7 +7,7 @@ only here:
 
   memory_format("contiguous")  the engine always runs the network channels_last on CPU and
                                CUDA; to measure the alternative this patches the one private
-                               function that picks the format (gatys.engine._memory_format)
+                               function that picks the format (gatys.network_cache.memory_format)
                                and converts the cached network. `observe_format` checks that
                                the network really ran in the format asked for.
   direct_convolution()         the float32 CPU path runs its deep convs by Winograd
@@ -27,7 +27,7 @@ from unittest import mock
 import torch
 
 from gatys import Transfer, TransferConfig
-from gatys import engine, winograd
+from gatys import network_cache, winograd
 from gatys.device import resolve_device, resolve_precision
 from gatys.images import as_image, resize
 from gatys.objective import Objective
@@ -60,7 +60,7 @@ def memory_format(name: str) -> Iterator[None]:
         yield
         return
     chosen = MEMORY_FORMATS[name]
-    with mock.patch.object(engine, "_memory_format", lambda device: chosen):
+    with mock.patch.object(network_cache, "memory_format", lambda device: chosen):
         yield
 
 

@@ -116,13 +116,13 @@ def _loss_identity(spec: str) -> dict[str, Any]:
     name, params = losses.resolved(spec)
     if "seed" in params and "seed" not in losses.parse_spec(spec)[1]:
         params["seed"] = "run"
-    return {"name": name, **{key: _plain(value) for key, value in params.items()}}
+    return {"name": name, **{key: _plain(value, "float") for key, value in params.items()}}
 
 
 def _plain(value: Any, kind: str | None = None) -> Any:
     """JSON-stable values: tuples as lists, numbers of float settings as floats (2 and 2.0 are one id)."""
     if isinstance(value, (list, tuple)):
-        return [_plain(item, "float" if kind == "floats" else None) for item in value]
+        return [_plain(item, "float" if kind in ("floats", "float") else None) for item in value]
     if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value

@@ -10,11 +10,12 @@ from typing import Sequence
 
 import torch
 
+from . import network_cache
 from .config import ADAIN_LAYER, TransferConfig
 from .device import autocast
 from .errors import GatysError
 from .images import resize
-from .network_cache import NetworkCache, memory_format
+from .network_cache import NetworkCache
 from .norm import adain
 from .objective import Objective, StyleTerm, divide_features
 from .vgg import TORCHVISION_INDEX, VGGFeatures, min_side
@@ -58,7 +59,7 @@ def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFea
 
     def features(x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         with autocast(device, precision):
-            return network(x.contiguous(memory_format=memory_format(device)), layers)
+            return network(x.contiguous(memory_format=network_cache.memory_format(device)), layers)
 
     return Objective(features, content_layer, content_target, terms, config.content_weight, config.style_weight,
                      config.tv_weight, content_scale=content_scale, style_scales=style_scales,
