@@ -115,7 +115,7 @@ class TransferConfig:
             self._normalise(name, lambda value: _str_tuple(value, str))
         if self.scales is not None:
             self._normalise("scales", lambda value: _str_tuple(value, int))
-        if isinstance(self.iterations, (list, tuple, str)):
+        if not _is_whole(self.iterations):
             self._normalise("iterations", lambda value: _single(_str_tuple(value, int)))
         if self.style_blend_weights is not None:
             self._normalise("style_blend_weights", lambda value: _str_tuple(value, float))
@@ -216,6 +216,10 @@ def _str_tuple(value: Any, kind: type) -> tuple:
     return tuple(kind(part) for part in parts)
 
 
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _single(counts: tuple[int, ...]) -> int | tuple[int, ...]:
     return counts[0] if len(counts) == 1 else counts
 
@@ -227,7 +231,11 @@ _WORDS = {"int": "a whole number", "float": "a number", "str": "a string", "bool
 
 def _check_type(name: str, value: Any, kind: str) -> None:
     """Scalars of the declared kind (None where the default is None); lists are checked as they are read."""
-    if kind not in _TYPES or (value is None and TransferConfig.__dataclass_fields__[name].default is None):
+    if value is None:
+        if TransferConfig.__dataclass_fields__[name].default is not None:
+            raise GatysError(f"{name.replace('_', '-')} needs a value")
+        return
+    if kind not in _TYPES:
         return
     if not isinstance(value, _TYPES[kind]) or (kind != "bool" and isinstance(value, bool)):
         raise GatysError(f"{name.replace('_', '-')} must be {_WORDS[kind]}, got {value!r}")
