@@ -161,8 +161,8 @@ class _ConvReLU(torch.autograd.Function):
 
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
-    """max_pool2d(x, 2, 2) whose backward scatters with max_unpool2d, 2× faster on CPU than
-    torch's pool backward for channels_last maps; the same values (windows do not overlap)."""
+    """max_pool2d(x, 2, 2) whose backward scatters with max_unpool2d, faster on CPU than torch's
+    pool backward for channels_last maps (docs/performance.md); the same values (windows do not overlap)."""
     return _MaxPool2x2.apply(x)
 
 

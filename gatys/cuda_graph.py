@@ -1,9 +1,8 @@
 """One objective evaluation (network, losses, backward) captured as a CUDA graph and replayed.
 
 An eager evaluation launches a few hundred kernels; at the sizes people run on a fast GPU
-the host takes longer to launch them than the GPU takes to run them (at 512 px on an H200,
-9.0 ms per evaluation eager, 2.85 ms replayed; docs/performance.md). A graph launches them
-all at once. Capture needs what the engine's loop already guarantees: x keeps its storage
+the host takes longer to launch them than the GPU takes to run them (docs/performance.md
+has the timings). A graph launches them all at once. Capture needs what the engine's loop already guarantees: x keeps its storage
 (the optimisers move it in place) and every evaluation draws the same random numbers (so
 not with Adam's per-evaluation resampling, which the engine runs eagerly); and it needs an
 objective that never reads the device from the host, which a loss states with

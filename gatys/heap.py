@@ -2,14 +2,13 @@
 
 Every evaluation allocates and frees the same feature maps. glibc's malloc hands blocks
 over 32 MiB (its adaptive threshold's ceiling) to mmap and back to the kernel on free, so
-each such block is page-faulted in again, zero-filled by the kernel, at every use: at
-512 px in float32 the 64-channel maps are 45 MB, and an evaluation took about 78,000 page
-faults, 9 % of its time; at 1024 px in bf16 about 300,000, 30 % (docs/performance.md).
+each such block is page-faulted in again, zero-filled by the kernel, at every use (at 512 px
+in float32 the 64-channel maps are 45 MB; docs/performance.md counts the faults and their cost).
 Raising the mmap threshold and turning off heap trimming serves them from the process's
 own heap instead, as jemalloc or tcmalloc would; after the first few evaluations (until
 the heap holds free blocks that fit torch's 64-byte aligned requests) an evaluation
 faults in almost nothing. The cost: the process keeps its peak heap until it exits, and
-that peak is higher (+20 % at 1024 px), since not every freed block fits the next request.
+that peak is higher, since not every freed block fits the next request.
 
 Only glibc has these knobs; elsewhere this does nothing. GATYS_KEEP_FREED_MEMORY=0 in the
 environment turns it off (glibc's own behaviour: slower at large sizes, a lower peak), as

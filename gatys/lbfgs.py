@@ -19,10 +19,10 @@ descent direction, stop at a zero gradient, restart after a non-finite loss) is 
 by masks, and the pairs live in a ring of m + 1 slots: the m stored ones, oldest first
 from `head − count`, and the free slot at `head`, where the next pair goes. Since the
 free slot is never in use, the new pair's column of SᵀY and YᵀY is written there before
-knowing whether the pair is kept; keeping it is moving `head` on. A step launches 76
-small device operations (a first version of this file 128, the host version before it 11
-and a read), as many with a full history as with an empty one; the iterates agree with
-torch's to rounding (tests/test_lbfgs.py).
+knowing whether the pair is kept; keeping it is moving `head` on. A step launches a fixed
+number of small device operations, as many with a full history as with an empty one
+(counted, with their history, in docs/performance.md); the iterates agree with torch's to
+rounding (tests/test_lbfgs.py).
 """
 from __future__ import annotations
 

@@ -65,8 +65,7 @@ class WinogradWeights:
 
     The network's backward needs conv(·, w̃) too (w̃: in and out swapped, flipped): it gets its
     own WinogradWeights. Sharing U through the transposed products would save that memory but
-    cost 10 % more time per evaluation: MKL runs ∂M·Uᵀ about 30 % slower than V·U (measured in
-    docs/performance.md).
+    cost time: MKL runs ∂M·Uᵀ slower than V·U (measured in docs/performance.md).
     """
 
     def __init__(self, weight: torch.Tensor, chunk: int = 64):
