@@ -1,13 +1,17 @@
 """The `gatys` command line: parses options, calls the API, maps errors to exit codes.
 
-Bad input prints one line on stderr and exits with status 2; Ctrl-C during a transfer
-saves the best image so far and exits with status 130. No logic of its own lives here.
+Bad input prints one line on stderr and exits with status 2; Ctrl-C (SIGINT) or SIGTERM
+during a transfer saves the best image so far with a manifest marked interrupted and exits
+with status 130 or 143; a run stopped by a non-finite objective saves its best image and
+exits with status 1. No logic of its own lives here.
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import click
 from click.core import ParameterSource
@@ -22,8 +26,10 @@ from .engine import Transfer
 from .errors import GatysError
 from .jobs import Job, run_job
 
+EXIT_STOPPED = 1  # the run could not go on (a non-finite objective); its best image is saved
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class UsageError(click.ClickException):
@@ -74,6 +80,26 @@ def given_flags(ctx: click.Context, values: dict) -> dict:
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE and value not in (None, ())}
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[list]:
+    """Inside the block SIGTERM ends a run as Ctrl-C does (the best image is kept); the list says if it came."""
+    received: list = []
+
+    def interrupt(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class GatysGroup(click.Group):
     """Turns GatysError into a click usage error (exit status 2), also under click's test runner."""
 
@@ -114,13 +140,17 @@ def transfer(ctx, images, config_file, **values):
     callbacks = [] if run.quiet else [ProgressReporter()]
     if run.save_every:
         callbacks.append(Snapshots(output, run.save_every))
-    outcome = run_job(Transfer(config), Job(run.content, run.styles, config, output), callbacks,
-                      write_manifest=run.manifest, record_errors=False)
+    with sigterm_as_interrupt() as received:
+        outcome = run_job(Transfer(config), Job(run.content, run.styles, config, output), callbacks,
+                          write_manifest=run.manifest, record_errors=False)
     if outcome.status == "failed":
         raise outcome.exception
     if outcome.status == "interrupted":
         click.echo(f"interrupted: saved the best image so far to {output}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_TERMINATED if received else EXIT_INTERRUPTED)
+    if outcome.result.stopped:
+        click.echo(f"stopped early: {outcome.result.stopped}; saved it to {output}", err=True)
+        sys.exit(EXIT_STOPPED)
     if not run.quiet:
         result = outcome.result
         click.echo(f"saved {output} ({result.timings['total_seconds']:.1f} s, {result.device}, {result.precision})",

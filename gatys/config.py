@@ -173,8 +173,8 @@ class TransferConfig:
         for size in self.scales or ():
             _positive_int("scales", size)
         for count in (self.iterations,) if isinstance(self.iterations, int) else self.iterations:
-            if not isinstance(count, int) or count < 0:
-                raise GatysError(f"iterations must be whole numbers ≥ 0, got {count!r}")
+            if not isinstance(count, int) or count < 1:
+                raise GatysError(f"iterations must be whole numbers ≥ 1, got {count!r}")
         for name in ("style_weight", "content_weight", "tv_weight", "style_scale"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):

@@ -67,6 +67,7 @@ class Result:
     trace: list[dict] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     interrupted: bool = False
+    stopped: str | None = None  # why the run ended before its budget (a non-finite objective it could not leave)
 
     def to_pil(self) -> Image.Image:
         return to_pil(self.image)
@@ -110,8 +111,10 @@ class Transfer:
                                                          styles, style_losses, blend)
                 x = _initial_image(config, x, content_scaled, styles, objective.image_shape, generator, device)
                 x = _optimise(config, objective, x, index, len(sizes), state, seeded)
-        except KeyboardInterrupt:
-            state.interrupted = True
+        except (KeyboardInterrupt, FloatingPointError) as stop:
+            state.end_scale()
+            state.interrupted = isinstance(stop, KeyboardInterrupt)
+            state.stopped = None if state.interrupted else f"{stop}; kept the best image before it"
             x = state.best_image() if state.best_image() is not None else x
         image = x if x is not None else resize(content_image, sizes[0])
         return self._result(config, network, device, precision, original_content, image, state)
@@ -163,7 +166,8 @@ class Transfer:
         return Result(image=image, config=config, device=f"{device} ({device_name(device)})", precision=precision,
                       weights={"name": source.name, "path": source.path, "sha256": source.sha256,
                                "convention": source.convention, "pooling": network.pooling},
-                      trace=state.trace, timings=state.timings(), interrupted=state.interrupted)
+                      trace=state.trace, timings=state.timings(), interrupted=state.interrupted,
+                      stopped=state.stopped)
 
 
 def _callbacks(callback: Callback | Sequence[Callback] | None) -> list[Callback]:
@@ -228,6 +232,9 @@ class _RunState:
         self.callbacks = callbacks
         self.started = time.perf_counter()
         self.interrupted = False
+        self.stopped: str | None = None
+        self._non_finite: torch.Tensor | None = None
+        self._scale_open = False
         self.trace: list[dict] = []
         self.done = 0
         self.best: torch.Tensor | None = None
@@ -245,6 +252,8 @@ class _RunState:
         self._records = []
         self._iterations = iterations
         self._scale_started = time.perf_counter()
+        self._non_finite = torch.zeros((), dtype=torch.long, device=x.device)
+        self._scale_open = True
         self.trace.append({"shape": list(x.shape[-2:]), "iterations": iterations,
                            "losses": {name: [] for name in LOSS_PARTS}})
 
@@ -253,6 +262,7 @@ class _RunState:
         better = total < self.best_loss
         torch.where(better, x.detach(), self.best, out=self.best)  # in place: no image-sized temporary
         self.best_loss = torch.where(better, total, self.best_loss)
+        self._non_finite += ~torch.isfinite(total)  # counted on the device, read once per scale
         losses = {"total": total, **parts}
         self._records.append(torch.stack([losses[name].float() for name in LOSS_PARTS]))
         self.evaluations_at_scale += 1
@@ -267,6 +277,10 @@ class _RunState:
         return self.best if self.evaluations_at_scale else None
 
     def end_scale(self) -> None:
+        """Close the current scale (if one is open): its time, loss trace and non-finite evaluations."""
+        if not self._scale_open:
+            return
+        self._scale_open = False
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self._scale_seconds.append(time.perf_counter() - self._scale_started)
@@ -274,6 +288,7 @@ class _RunState:
             values = torch.stack(self._records).cpu().tolist()
             for column, name in enumerate(LOSS_PARTS):
                 self.trace[-1]["losses"][name] = [row[column] for row in values]
+        self.trace[-1]["non_finite_evaluations"] = int(self._non_finite)
 
     def timings(self) -> dict:
         evaluations = [len(scale["losses"]["total"]) for scale in self.trace]

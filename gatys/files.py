@@ -40,7 +40,8 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException as error:
         temporary.unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise GatysError(f"cannot write {path}: {error.strerror or error}") from error
+            kept = "the existing file is unchanged" if path.exists() else "nothing was written"
+            raise GatysError(f"cannot write {path}: {error.strerror or error}; {kept}") from error
         raise
     _fsync_directory(path.parent)
 

@@ -11,9 +11,9 @@ Depends on torch, numpy and Pillow only (and on gatys.errors).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -27,6 +27,7 @@ from .files import write_atomically
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 METADATA_KEY = "gatys"
+PIXEL_LIMIT_VARIABLE = "GATYS_MAX_IMAGE_PIXELS"
 _EXIF_IFD = 0x8769
 _USER_COMMENT = 0x9286
 _ASCII_PREFIX = b"ASCII\x00\x00\x00"  # the EXIF UserComment character-code header
@@ -45,10 +46,10 @@ def load_image(path: str | os.PathLike, size: int | None = None,
     """Read an image file as a (1, 3, H, W) float32 RGB tensor in [0, 1].
 
     `size` resizes so that the longest side is `size` pixels (up or down, bicubic with
-    antialiasing). `max_pixels` refuses images with more pixels than that before decoding them;
-    None means Pillow's own limit, `PIL.Image.MAX_IMAGE_PIXELS` (about 89 Mpx). Pillow refuses
-    anything over twice its limit regardless, so raising `max_pixels` past that needs
-    `Image.MAX_IMAGE_PIXELS` raised too. Every failure is a GatysError naming the path.
+    antialiasing). `max_pixels` refuses images with more pixels than that before decoding them
+    (a decompression bomb); None means GATYS_MAX_IMAGE_PIXELS from the environment, else Pillow's
+    own limit, `PIL.Image.MAX_IMAGE_PIXELS` (about 89 Mpx). Every failure is a GatysError naming
+    the path.
     """
     path = Path(path)
     if not path.exists():
@@ -62,22 +63,18 @@ def load_image(path: str | os.PathLike, size: int | None = None,
 
 def _open_decoded(path: Path, max_pixels: int | None) -> Image.Image:
     """Open, size-check, decode and orient an image file; any failure becomes a GatysError."""
-    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    limit = max_pixels if max_pixels is not None else _pixel_limit()
     try:
-        with warnings.catch_warnings():
-            # We apply our own limit below; Pillow's warning between 1x and 2x its limit is noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if limit is not None and width * height > limit:
-                    raise GatysError(f"cannot read image {path}: {width}x{height} pixels is over "
-                                     f"the limit of {limit} pixels; resize it first or raise the limit")
-                image.load()
-                return ImageOps.exif_transpose(image)
+        with _own_limit_only(), Image.open(path) as image:
+            width, height = image.size
+            if limit is not None and width * height > limit:
+                raise GatysError(f"cannot read image {path}: {width}×{height} is {width * height} pixels, over "
+                                 f"the decompression-bomb limit of {limit}; resize it first, or raise the limit "
+                                 f"with {PIXEL_LIMIT_VARIABLE}=N in the environment")
+            image.load()
+            return ImageOps.exif_transpose(image)
     except GatysError:
         raise
-    except Image.DecompressionBombError as error:
-        raise GatysError(f"cannot read image {path}: too large ({error})") from error
     except PermissionError as error:
         raise GatysError(f"cannot read image {path}: permission denied") from error
     except MemoryError:
@@ -88,6 +85,31 @@ def _open_decoded(path: Path, max_pixels: int | None) -> Image.Image:
         reason = "not an image Pillow can identify" if isinstance(error, Image.UnidentifiedImageError) \
             else f"corrupt or unreadable ({type(error).__name__}: {error})"
         raise GatysError(f"cannot read image {path}: {reason}") from error
+
+
+def _pixel_limit() -> int | None:
+    """Pillow's limit, or GATYS_MAX_IMAGE_PIXELS from the environment (a count, or 'none' for no limit)."""
+    value = os.environ.get(PIXEL_LIMIT_VARIABLE)
+    if value is None:
+        return Image.MAX_IMAGE_PIXELS
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        raise GatysError(f"{PIXEL_LIMIT_VARIABLE} must be a number of pixels or 'none', not {value!r}") from None
+
+
+@contextlib.contextmanager
+def _own_limit_only():
+    """Pillow refuses anything over twice its own limit before we see the size: we check ours instead,
+    from the header, before anything is decoded."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def from_pil(image: Image.Image) -> torch.Tensor:
@@ -237,6 +259,8 @@ def check_output_path(path: str | os.PathLike,
     _check_directory(path)
     if path.is_dir():
         raise GatysError(f"cannot write {path}: it is a directory; give a file name")
+    if not os.access(path.parent, os.W_OK):
+        raise GatysError(f"cannot write {path}: directory {path.parent} is not writable")
     resolved = path.resolve()
     for source in inputs:
         if source is not None and _same_file(resolved, Path(source)):

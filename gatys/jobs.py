@@ -21,16 +21,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import torch
+
 import losses
 
 from . import manifest
-from .config import INITS, TransferConfig, options
+from .config import INITS, TransferConfig, create_style_loss, options
+from .device import resolve_device
 from .engine import Callback, Result, Transfer
 from .errors import GatysError
 from .files import file_sha256
-from .images import check_output_path, load_image, save_image
+from .images import check_output_path, load_image, save_image, scaled_size
+from .memory import available_bytes, estimate_bytes, gib
 from .optimize import DEFAULT_LEARNING_RATE
-from .vgg import weights_convention, weights_file
+from .targets import needed_layers
+from .vgg import TORCHVISION_INDEX, min_side, weights_convention, weights_file
 
 # Raise this when an engine change makes the same identity give different pixels, so that
 # results made before it no longer count as finished in a store.
@@ -172,8 +177,9 @@ def run_job(transfer: Transfer, job: Job, callbacks: Callback | Sequence[Callbac
         output = check_output_path(job.output, job.inputs)
         content = load_image(job.content)
         styles = [load_image(path) for path in job.styles]
+        check_fits(job, content, styles)
         job_id = job.id
-        result = transfer.run(content, styles, config=job.config, callback=callbacks)
+        result = _run(transfer, job, content, styles, callbacks)
         if not (result.interrupted and not keep_interrupted):
             _write_result(job, job_id, output, result, write_manifest)
     except Exception as error:
@@ -183,6 +189,49 @@ def run_job(transfer: Transfer, job: Job, callbacks: Callback | Sequence[Callbac
                        seconds=time.perf_counter() - started)
     status = "interrupted" if result.interrupted else "done"
     return Outcome(job, status, result, seconds=time.perf_counter() - started)
+
+
+def check_fits(job: Job, content: torch.Tensor, styles: Sequence[torch.Tensor]) -> None:
+    """Refuse, naming the file, an image VGG cannot pool through the run's layers, and a size
+    whose estimated memory is over what the device has free."""
+    config = job.config
+    content_layer, style_layers = needed_layers(config, [create_style_loss(spec) for spec in config.style_losses])
+    first = config.scale_sizes()[0]
+    checks = [(job.content, content, [content_layer, *style_layers], first)]
+    checks += [(path, style, sorted(style_layers), max(1, round(first * config.style_scale)))
+               for path, style in zip(job.styles, styles)]
+    for path, image, layers, longest in checks:
+        smallest = min_side(layers)
+        height, width = image.shape[-2:]
+        scaled_height, scaled_width = scaled_size(height, width, longest)
+        if min(height, width, scaled_height, scaled_width) < smallest:
+            deepest = max(layers, key=TORCHVISION_INDEX.__getitem__)
+            at_scale = "" if min(height, width) < smallest else f", {scaled_width}×{scaled_height} at {longest} px"
+            raise GatysError(f"image {path} is {width}×{height} px{at_scale}: too small for layer {deepest}, "
+                             f"which needs each side to be at least {smallest} px")
+    _check_memory(config, content, content_layer, style_layers)
+
+
+def _check_memory(config: TransferConfig, content: torch.Tensor, content_layer: str, style_layers: set) -> None:
+    device = resolve_device(config.device)
+    height, width = scaled_size(*content.shape[-2:], max(config.scale_sizes()))
+    deepest = max([content_layer, *style_layers], key=TORCHVISION_INDEX.__getitem__)
+    needed, free = estimate_bytes(height, width, deepest), available_bytes(device)
+    if free is not None and needed > free:
+        raise GatysError(f"a {width}×{height} px transfer needs about {gib(needed)} (estimated) and {device} has "
+                         f"{gib(free)} free; use a smaller --size, or --scales ending lower")
+
+
+def _run(transfer: Transfer, job: Job, content: torch.Tensor, styles: Sequence[torch.Tensor],
+         callbacks: Callback | Sequence[Callback] | None) -> Result:
+    """transfer.run, with running out of GPU memory as a message that says what to try."""
+    try:
+        return transfer.run(content, styles, config=job.config, callback=callbacks)
+    except torch.cuda.OutOfMemoryError as error:
+        sizes = job.config.scale_sizes()
+        smaller = ",".join(str(max(16, size // 2)) for size in sizes)
+        raise GatysError(f"out of GPU memory in a transfer at {max(sizes)} px ({str(error).splitlines()[0][:120]}); "
+                         f"try --scales {smaller}, --precision bf16, or another device with --device") from error
 
 
 def _write_result(job: Job, job_id: str, output: Path, result: Result, write_manifest: bool) -> None:

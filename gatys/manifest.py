@@ -37,6 +37,7 @@ def build(result: Result, inputs: dict[str, Any] | None = None, output: str | Pa
         "settings": result.config.as_dict(),
         "seed": result.config.seed,
         "interrupted": result.interrupted,
+        "stopped": result.stopped,
         "final_losses": result.final_losses,
         "timings": result.timings,
         "trace": result.trace,

@@ -36,7 +36,7 @@ def run(name: str, x: torch.Tensor, evaluate: Evaluate, iterations: int, learnin
     if name == "lbfgs":
         _lbfgs(x, evaluate, iterations, lr, best)
     elif name == "adam":
-        _adam(x, evaluate, iterations, lr)
+        _adam(x, evaluate, iterations, lr, best)
     elif name == "lbfgsb":
         _lbfgsb(x, evaluate, iterations)
     else:
@@ -49,18 +49,34 @@ def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best
     for done in range(1, iterations + 1):
         optimizer.step(evaluate)
         if done % GUARD_EVERY == 0 or done == iterations:
-            allowed = 0 if best is None else 1  # with a best image, one failure in a row is restored
-            if int(optimizer.worst) > allowed:  # the loop's only read of the device
-                raise FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
+            _stop_if_stuck(optimizer.worst, best)
 
 
-def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float) -> None:
+def _stop_if_stuck(worst: torch.Tensor, best: torch.Tensor | None) -> None:
+    """Raise once non-finite evaluations come two in a row: restoring the best image did not help."""
+    allowed = 0 if best is None else 1  # with a best image, one failure in a row is restored
+    if int(worst) > allowed:  # the loop's only read of the device
+        raise FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
+
+
+def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None) -> None:
+    """Adam, the iterate clamped to [0, 1]; a non-finite evaluation is a zero gradient and x goes back to best."""
     optimizer = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
-    for _ in range(iterations):
-        evaluate()
+    failures = torch.zeros((), dtype=torch.long, device=x.device)
+    worst = torch.zeros_like(failures)
+    for done in range(1, iterations + 1):
+        loss = evaluate()
+        finite = torch.isfinite(loss) & torch.isfinite(x.grad).all()
+        x.grad = torch.where(finite, x.grad, torch.zeros((), dtype=x.dtype, device=x.device))
         optimizer.step()
         with torch.no_grad():
+            if best is not None:
+                torch.where(finite, x, best, out=x)
             x.clamp_(0, 1)
+        failures.add_(1).mul_(~finite)
+        torch.maximum(worst, failures, out=worst)
+        if done % GUARD_EVERY == 0 or done == iterations:
+            _stop_if_stuck(worst, best)
 
 
 class _Done(Exception):

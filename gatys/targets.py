@@ -39,10 +39,7 @@ def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFea
                     blend: Sequence[float]) -> Objective:
     """The objective of images already at their size: targets, layer scales and style terms."""
     device = content.device
-    style_layers = {layer for loss in style_losses for layer in (loss.layers or config.style_layers)}
-    content_layer = ADAIN_LAYER if config.content_target == "adain" else config.content_layer
-    if config.content_target == "adain":
-        style_layers.add(ADAIN_LAYER)
+    content_layer, style_layers = needed_layers(config, style_losses)
     check_size("content", content, [content_layer, *style_layers])
     for style in styles:
         check_size("style", style, style_layers)
@@ -64,6 +61,14 @@ def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFea
     return Objective(features, content_layer, content_target, terms, config.content_weight, config.style_weight,
                      config.tv_weight, content_scale=content_scale, style_scales=style_scales,
                      image_shape=tuple(content.shape[-2:]))
+
+
+def needed_layers(config: TransferConfig, style_losses: Sequence) -> tuple[str, set[str]]:
+    """The content layer and the style layers a run computes (AdaIN's layer with --content-target adain)."""
+    style_layers = {layer for loss in style_losses for layer in (loss.layers or config.style_layers)}
+    if config.content_target == "adain":
+        return ADAIN_LAYER, style_layers | {ADAIN_LAYER}
+    return config.content_layer, style_layers
 
 
 def check_size(what: str, image: torch.Tensor, layers: Sequence[str]) -> None:

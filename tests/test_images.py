@@ -160,10 +160,18 @@ def test_pixel_limit(rgb_png):
     assert load_image(rgb_png, max_pixels=24).shape == (1, 3, 4, 6)
 
 
-def test_pillow_decompression_bomb(rgb_png, monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5)
-    with pytest.raises(GatysError, match="rgb.png"):
-        load_image(rgb_png, max_pixels=10_000)
+def test_pillow_decompression_bomb_limit_and_how_to_raise_it(rgb_png, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5)  # 24 px is over twice the limit: Pillow itself refuses
+    with pytest.raises(GatysError, match=r"rgb.png: 6×4 is 24 pixels, over the decompression-bomb limit of 5; "
+                                         r".*GATYS_MAX_IMAGE_PIXELS=N"):
+        load_image(rgb_png)
+    assert load_image(rgb_png, max_pixels=10_000).shape == (1, 3, 4, 6)  # an explicit limit lifts Pillow's
+    monkeypatch.setenv("GATYS_MAX_IMAGE_PIXELS", "24")
+    assert load_image(rgb_png).shape == (1, 3, 4, 6)
+    assert Image.MAX_IMAGE_PIXELS == 5  # restored
+    monkeypatch.setenv("GATYS_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(GatysError, match="GATYS_MAX_IMAGE_PIXELS must be a number"):
+        load_image(rgb_png)
 
 
 # ---------------------------------------------------------------------------- resizing and tensors
