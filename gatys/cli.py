@@ -182,6 +182,34 @@ def info(device):
     click.echo(f"style losses: {', '.join(losses.available())}")
 
 
+@cli.command()
+@click.argument("spec", metavar="SPEC.toml")
+@click.option("-o", "--output", "directory", required=True,
+              help="Gallery folder: the store (jobs/), contact sheets, thumbs/ and index.html.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine, one worker per GPU (one process on a CPU); ray: one Ray task per job.")
+@click.option("--workers", type=click.IntRange(min=1), help="Local worker processes.  [default: one per GPU, else 1]")
+@click.option("--address", help="Ray cluster to join, HOST:6379.  [default: RAY_ADDRESS, else a cluster started "
+                                "here with `ray start`, else a Ray of its own]")
+@click.option("--retry-failed", is_flag=True, help="Rerun the jobs that failed before.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (jobs done, left, time estimate) and run nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def gallery(spec, directory, backend, workers, address, retry_failed, dry_run, quiet):
+    """Run every transfer of a gallery SPEC.toml into a folder (resumable), then write its contact sheets and index."""
+    from .gallery import Gallery
+
+    planned = Gallery.from_toml(spec)
+    if dry_run:
+        click.echo(planned.plan(directory).describe(retry_failed, workers))
+        return
+    summary = planned.run(directory, backend=backend, workers=workers, address=address, retry_failed=retry_failed,
+                          progress=not quiet)
+    if summary.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if not summary.complete:
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every usage error is one line on stderr and exit status 2."""
     try:

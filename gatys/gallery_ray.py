@@ -1,0 +1,111 @@
+"""The Ray backend of galleries: one Ray task per job, results in a store every node sees.
+
+Each task runs `Store(directory).run(...)` with a Transfer cached in its worker process, so a
+worker that runs many jobs loads the network once. A task asks for one GPU where the cluster has
+GPUs (none otherwise) and is retried up to twice when it raises: a job that fails with a fault
+(not a GatysError, which no retry mends) raises, so a flaky node or file is tried again; the
+last failure stays in the store as the job's error record. The planner and the store are
+gallery.py's; this module only schedules. Needs `pip install 'gatys[ray]'`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import GatysError
+from .gallery import JobReport
+from .jobs import Job, Store
+
+MAX_RETRIES = 2
+
+_TRANSFERS: dict = {}  # per worker process: factory → its Transfer
+
+
+class JobFault(RuntimeError):
+    """A job failed with a fault worth retrying; carries the job's one-line error."""
+
+
+def import_ray():
+    """The ray module, or a GatysError that says how to install it."""
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise GatysError("the ray backend needs Ray: pip install 'gatys[ray]'") from None
+    return ray
+
+
+def _transfer(make_transfer: Callable | None):
+    """The Transfer this worker process reuses across its tasks."""
+    from .engine import Transfer
+
+    factory = make_transfer or Transfer
+    if factory not in _TRANSFERS:
+        _TRANSFERS[factory] = factory()
+    return _TRANSFERS[factory]
+
+
+def run_job_task(directory: str, job: Job, make_transfer: Callable | None = None) -> JobReport:
+    """The body of one Ray task: run the job into the store unless it is done there."""
+    outcome = Store(directory).run(_transfer(make_transfer), job, retry_failed=True)
+    if outcome.status == "failed" and not isinstance(outcome.exception, GatysError):
+        raise JobFault(outcome.error)  # Ray retries it (max_retries)
+    return JobReport.of(outcome)
+
+
+def connect(address: str | None = None) -> bool:
+    """Connect to the Ray cluster at `address` (or RAY_ADDRESS), or start a local one, unless this
+    process is connected already; True when this call connected."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except ConnectionError as error:
+        raise GatysError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: "
+                         f"{error}") from None
+    return True
+
+
+def run_jobs(directory: str | os.PathLike, jobs: Sequence[Job], *, address: str | None = None,
+             on_report: Callable[[JobReport], None] | None = None,
+             make_transfer: Callable | None = None) -> list[JobReport]:
+    """Run jobs as Ray tasks into the store at `directory` (a path every node sees); report each as it ends.
+
+    `make_transfer` (picklable, default `gatys.Transfer`) builds the Transfer each worker reuses.
+    """
+    ray = import_ray()
+    connected_here = connect(address)
+    directory = str(Path(directory).resolve())
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    task = ray.remote(num_gpus=gpus, max_retries=MAX_RETRIES, retry_exceptions=True)(run_job_task)
+    pending = {task.remote(directory, job, make_transfer): job for job in jobs}
+    reports = []
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            try:
+                job_report = ray.get(ready[0])
+            except ray.exceptions.RayError as error:  # retries spent, or the worker died
+                job_report = JobReport(job.id, "failed", _ray_error(error))
+            reports.append(job_report)
+            if on_report is not None:
+                on_report(job_report)
+    except KeyboardInterrupt:
+        for reference in pending:
+            ray.cancel(reference, force=True)
+        raise
+    finally:
+        if connected_here:
+            ray.shutdown()
+    return reports
+
+
+def _ray_error(error: Exception) -> str:
+    """The job's own one-line error where Ray wrapped a JobFault; Ray's first line otherwise."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, JobFault):
+        return str(cause)
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}"
