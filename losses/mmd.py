@@ -109,8 +109,12 @@ class GaussianMMDLoss(StyleLoss):
 
     sigma      "auto": 2σ² = the mean squared distance between style positions (= 2·tr Σ_S,
                in closed form; Li et al.'s bandwidth, taken from the style alone so it is a
-               constant of the target); or a number; or a list (sigma=1+2+4, "auto" allowed
-               in it), which sums one kernel per σ.
+               constant of the target); "li2017": 2σ² = the mean squared distance over the
+               4P pairs the linear-time estimator compares (xx', yy', xy', x'y), the output's
+               and the style's, recomputed at every evaluation and held constant in the
+               backward pass, as Li et al.'s reference code does (estimator=linear only);
+               or a number; or a list (sigma=1+2+4, "auto" allowed in it), which sums one
+               kernel per σ.
     estimator  "biased" (V-statistic, exact over all pairs), "unbiased" (U-statistic) or
                "linear" (Gretton's linear-time estimator over ⌊M/2⌋ random disjoint quadruples;
                unbiased, O(M), but random).
@@ -129,11 +133,16 @@ class GaussianMMDLoss(StyleLoss):
                  layers: Sequence[str] | str | None = None):
         super().__init__(weight, layers)
         self.sigmas = tuple(sigma) if isinstance(sigma, (list, tuple)) else (sigma,)
-        for value in self.sigmas:
-            if value != "auto" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                raise ValueError(f"sigma must be 'auto', a positive number or a list of these, not {sigma!r}")
         if estimator not in self.estimators:
             raise ValueError(f"estimator must be one of {', '.join(self.estimators)}, not {estimator!r}")
+        self.pair_bandwidth = sigma == "li2017"
+        if self.pair_bandwidth and estimator != "linear":
+            raise ValueError("sigma=li2017 is the bandwidth of the linear-time estimator's pairs: "
+                             "use it with estimator=linear")
+        for value in () if self.pair_bandwidth else self.sigmas:
+            if value != "auto" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ValueError(f"sigma must be 'auto', 'li2017', a positive number or a list of these, "
+                                 f"not {sigma!r}")
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 2):
             raise ValueError(f"samples must be an integer ≥ 2 or none, not {samples!r}")
         self.estimator = estimator
@@ -158,10 +167,12 @@ class GaussianMMDLoss(StyleLoss):
 
     def target(self, feats: torch.Tensor) -> KernelTarget:
         positions = style_positions(feats)
+        rows = self._picked(positions.T.contiguous(), stream=1)
+        if self.pair_bandwidth:
+            return KernelTarget(rows, rows.new_zeros(()))  # the bandwidth comes with the output's pairs
         scale = mean_squared_distance(positions).clamp_min(torch.finfo(positions.dtype).eps)  # a constant style
         gammas = torch.stack([1 / scale if sigma == "auto" else scale.new_tensor(0.5 / sigma**2)
                               for sigma in self.sigmas])
-        rows = self._picked(positions.T.contiguous(), stream=1)
         if self.estimator == "linear":
             self_term = rows.new_zeros(())
         else:
@@ -169,13 +180,31 @@ class GaussianMMDLoss(StyleLoss):
         return KernelTarget(rows, self_term, gammas)
 
     def forward(self, feats: torch.Tensor, target: KernelTarget) -> torch.Tensor:
-        kernel = GaussianKernel(target.gammas)
-        value = sum(kernel_mmd(self._picked(rows, stream=0), target.positions, kernel, self.estimator,
-                               self.tile, target.self_term)
-                    for rows in position_rows(feats))
+        value = 0
+        for rows in position_rows(feats):
+            picked = self._picked(rows, stream=0)
+            gammas = pair_bandwidth(picked, target.positions) if self.pair_bandwidth else target.gammas
+            value = value + kernel_mmd(picked, target.positions, GaussianKernel(gammas), self.estimator,
+                                       self.tile, target.self_term)
         return value / feats.shape[1]
 
     def extra_repr(self) -> str:
         sigma = "+".join(map(str, self.sigmas))
         return (f"sigma={sigma}, estimator={self.estimator}, samples={self.samples}, seed={self.seed}, "
                 f"{super().extra_repr()}")
+
+
+def pair_bandwidth(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """γ = 1/(2σ²) = 1/mean d² over the linear-time estimator's 4P pairs, detached: shape (1,).
+
+    The pairs are those `kernel_mmd(..., "linear")` compares, in row order: (x_2p, x_2p+1),
+    (y_2p, y_2p+1), (x_2p, y_2p+1) and (x_2p+1, y_2p), for P = ⌊min(m, n)/2⌋ quadruples
+    (Li et al.'s `mmd_loss.py`: gamma = 2·n0 / Σ d², n0 = 2P).
+    """
+    pairs = min(x.shape[0], y.shape[0]) // 2
+    x, y = x.detach(), y.detach()
+    x0, x1 = x[0 : 2 * pairs : 2], x[1 : 2 * pairs : 2]
+    y0, y1 = y[0 : 2 * pairs : 2], y[1 : 2 * pairs : 2]
+    total = sum((a - b).square().sum() for a, b in ((x0, x1), (y0, y1), (x0, y1), (x1, y0)))
+    mean = (total / (4 * pairs)).clamp_min(torch.finfo(x.dtype).eps)
+    return (1 / mean).reshape(1)
