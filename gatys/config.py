@@ -72,6 +72,9 @@ class TransferConfig:
         None, "Explicit coarse-to-fine sizes, e.g. 256,512,1024 (overrides --size and --octaves).", "ints", shown="–")
     iterations: int | tuple[int, ...] = setting(500, "Evaluations per scale: one number, or one per scale.", "ints")
     optimizer: str = setting("lbfgs", "Pixel optimiser.", "str", choices=OPTIMIZERS)
+    tolerance: float = setting(
+        2e-3, "A scale ends once its best objective improves by less than this fraction over 50 evaluations "
+        "(0: always run every iteration).", "float")
     learning_rate: float | None = setting(
         None, "Step size (adam: in [0, 1] pixel units; lbfgs: a multiple of the L-BFGS direction).", "float",
         shown="adam 0.02, lbfgs 1")
@@ -175,7 +178,7 @@ class TransferConfig:
         for count in (self.iterations,) if isinstance(self.iterations, int) else self.iterations:
             if not isinstance(count, int) or count < 1:
                 raise GatysError(f"iterations must be whole numbers ≥ 1, got {count!r}")
-        for name in ("style_weight", "content_weight", "tv_weight", "style_scale"):
+        for name in ("style_weight", "content_weight", "tv_weight", "style_scale", "tolerance"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise GatysError(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}")

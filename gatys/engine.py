@@ -12,6 +12,7 @@ init, sampling losses) comes from the run's seed, or from a loss's own `seed=`.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -112,6 +113,7 @@ class Transfer:
                 x = _initial_image(config, x, content_scaled, styles, objective.image_shape, generator, device)
                 x = _optimise(config, objective, x, index, len(sizes), state, seeded)
         except (KeyboardInterrupt, FloatingPointError) as stop:
+            state.stopped_because = "interrupted" if isinstance(stop, KeyboardInterrupt) else "non-finite"
             state.end_scale()
             state.interrupted = isinstance(stop, KeyboardInterrupt)
             state.stopped = None if state.interrupted else f"{stop}; kept the best image before it"
@@ -217,7 +219,9 @@ def _optimise(config: TransferConfig, objective: Objective, x: torch.Tensor, ind
         state.record(x, total, parts, index, scales)
         return total
 
-    optimize.run(config.optimizer, x, evaluate, iterations, config.learning_rate, best=state.best)
+    converged = state.converged_by(config.tolerance) if config.tolerance else None
+    state.stopped_because = optimize.run(config.optimizer, x, evaluate, iterations, config.learning_rate,
+                                         best=state.best, converged=converged)
     state.end_scale()
     best = state.best_image()
     return (best if best is not None else x).detach()
@@ -233,6 +237,7 @@ class _RunState:
         self.started = time.perf_counter()
         self.interrupted = False
         self.stopped: str | None = None
+        self.stopped_because = "budget"  # why the current scale ended: budget, converged, interrupted, non-finite
         self._non_finite: torch.Tensor | None = None
         self._scale_open = False
         self.trace: list[dict] = []
@@ -254,6 +259,7 @@ class _RunState:
         self._scale_started = time.perf_counter()
         self._non_finite = torch.zeros((), dtype=torch.long, device=x.device)
         self._scale_open = True
+        self.stopped_because = "interrupted"
         self.trace.append({"shape": list(x.shape[-2:]), "iterations": iterations,
                            "losses": {name: [] for name in LOSS_PARTS}})
 
@@ -289,6 +295,19 @@ class _RunState:
             for column, name in enumerate(LOSS_PARTS):
                 self.trace[-1]["losses"][name] = [row[column] for row in values]
         self.trace[-1]["non_finite_evaluations"] = int(self._non_finite)
+        self.trace[-1]["stopped_because"] = self.stopped_because
+
+    def converged_by(self, tolerance: float) -> Callable[[], bool]:
+        """A check that the best objective improved by less than `tolerance` (relative) since it last ran."""
+        previous = [float("inf")]
+
+        def converged() -> bool:
+            current = float(self.best_loss)  # a read of the device, every optimize.GUARD_EVERY steps
+            done = math.isfinite(previous[0]) and previous[0] - current <= tolerance * abs(previous[0])
+            previous[0] = current
+            return done
+
+        return converged
 
     def timings(self) -> dict:
         evaluations = [len(scale["losses"]["total"]) for scale in self.trace]

@@ -22,34 +22,47 @@ from .lbfgs import LBFGS
 
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02, "lbfgsb": None}
 LBFGS_HISTORY = 100
-GUARD_EVERY = 50  # L-BFGS steps between the NaN guard's reads of the device
+GUARD_EVERY = 50  # steps between the loop's reads of the device: the NaN guard and the convergence check
 
 Evaluate = Callable[[], torch.Tensor]
+Converged = Callable[[], bool]
 
 
 def run(name: str, x: torch.Tensor, evaluate: Evaluate, iterations: int, learning_rate: float | None = None,
-        best: torch.Tensor | None = None) -> None:
-    """Optimise x (a leaf tensor requiring grad) in place for `iterations` evaluations."""
+        best: torch.Tensor | None = None, converged: Converged | None = None) -> str:
+    """Optimise x (a leaf tensor requiring grad) in place for at most `iterations` evaluations.
+
+    Returns why it stopped: "budget" (the iterations ran out) or "converged" (`converged()`,
+    asked every GUARD_EVERY steps by L-BFGS and Adam, said so).
+    """
     lr = learning_rate if learning_rate is not None else DEFAULT_LEARNING_RATE[name]
     if iterations <= 0:
-        return
+        return "budget"
     if name == "lbfgs":
-        _lbfgs(x, evaluate, iterations, lr, best)
-    elif name == "adam":
-        _adam(x, evaluate, iterations, lr, best)
-    elif name == "lbfgsb":
+        return _lbfgs(x, evaluate, iterations, lr, best, converged)
+    if name == "adam":
+        return _adam(x, evaluate, iterations, lr, best, converged)
+    if name == "lbfgsb":
         _lbfgsb(x, evaluate, iterations)
-    else:
-        raise ValueError(f"unknown optimizer {name!r}")
+        return "budget"
+    raise ValueError(f"unknown optimizer {name!r}")
 
 
-def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None) -> None:
+def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None,
+           converged: Converged | None) -> str:
     history = min(LBFGS_HISTORY, iterations)  # a short run never stores more pairs than it has steps
     optimizer = LBFGS(x, lr, history, fallback=best)
     for done in range(1, iterations + 1):
         optimizer.step(evaluate)
         if done % GUARD_EVERY == 0 or done == iterations:
             _stop_if_stuck(optimizer.worst, best)
+            if done < iterations and _done(done, converged):
+                return "converged"
+    return "budget"
+
+
+def _done(steps: int, converged: Converged | None) -> bool:
+    return converged is not None and steps % GUARD_EVERY == 0 and converged()
 
 
 def _stop_if_stuck(worst: torch.Tensor, best: torch.Tensor | None) -> None:
@@ -59,7 +72,8 @@ def _stop_if_stuck(worst: torch.Tensor, best: torch.Tensor | None) -> None:
         raise FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
 
 
-def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None) -> None:
+def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None,
+          converged: Converged | None) -> str:
     """Adam, the iterate clamped to [0, 1]; a non-finite evaluation is a zero gradient and x goes back to best."""
     optimizer = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
     failures = torch.zeros((), dtype=torch.long, device=x.device)
@@ -77,6 +91,9 @@ def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best:
         torch.maximum(worst, failures, out=worst)
         if done % GUARD_EVERY == 0 or done == iterations:
             _stop_if_stuck(worst, best)
+            if done < iterations and _done(done, converged):
+                return "converged"
+    return "budget"
 
 
 class _Done(Exception):

@@ -22,7 +22,8 @@ TINY = TransferConfig(size=32, iterations=3, precision="fp32", device="cpu")
 
 # One changed value per pixel-affecting setting; a new setting must be added here (or declared pixels=False).
 ALTERNATES = {
-    "size": 48, "octaves": 2, "scales": (24, 32), "iterations": 4, "optimizer": "adam", "learning_rate": 0.5,
+    "size": 48, "octaves": 2, "scales": (24, 32), "iterations": 4, "optimizer": "adam", "tolerance": 0.0,
+    "learning_rate": 0.5,
     "style_losses": ("moments",), "style_layers": ("relu1_1",), "style_weight": 2.0,
     "style_blend_weights": (0.3, 0.7), "style_scale": 0.5, "content_layer": "relu3_2", "content_weight": 0.5,
     "content_target": "adain", "tv_weight": 0.0, "normalize_layers": False, "init": "noise", "seed": 1,
