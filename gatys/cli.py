@@ -210,6 +210,43 @@ def gallery(spec, directory, backend, workers, address, retry_failed, dry_run, q
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("content")
+@click.argument("style")
+@click.option("-o", "--output", required=True, help="Study folder: jobs/, report.html, grid.png, CSVs, study.json.")
+@click.option("--losses", "loss_list", help="Losses to compare, comma-separated specs (a spec's own key=value "
+              "pairs follow it).  [default: gram,mmd-linear,mmd-poly,mmd-gaussian,moments,w2,sliced-wasserstein]")
+@click.option("--seeds", type=int, help="Seeds per loss (noise init and the losses' random choices).  [default: 3]")
+@click.option("--match", type=click.Choice(("none", "value", "gradient")),
+              help="Scale each loss so its style term (value) or its pixel gradient (gradient) at the initial "
+                   "image equals gram's.  [default: none]")
+@click.option("--budget", type=int, help="Objective evaluations per run (--iterations is a synonym).  [default: 300]")
+@click.option("--seconds", type=float, help="Wall-clock seconds per run instead of an evaluation budget.")
+@click.option("--frame", type=click.Choice(("gatys", "li2017")),
+              help="gatys: this engine's objective; li2017: Li et al.'s reference code's.  [default: gatys]")
+@config_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.pass_context
+def compare(ctx, content, style, output, loss_list, seeds, match, budget, seconds, frame, quiet, **values):
+    """Compare style losses on CONTENT and STYLE: runs, cross-scores, equivalence verdicts, report.
+
+    Every loss × seed runs as a job in OUTPUT/jobs (rerun to resume). Transfer options are those of
+    `gatys transfer`, except that a study defaults to --size 256 and --init noise.
+    """
+    from .compare import Study
+
+    study = {name: value for name, value in
+             dict(losses=loss_list, seeds=seeds, match=match, budget=budget, seconds=seconds, frame=frame).items()
+             if value is not None}
+    try:
+        result = Study(content, style, output, **study, **given_flags(ctx, values)).run(quiet=quiet)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: finished runs are kept in {output}; rerun the same command to resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    click.echo("\n".join(result.verdicts))
+    click.echo(f"report: {Path(output) / 'report.html'}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every usage error is one line on stderr and exit status 2."""
     try:

@@ -1,0 +1,97 @@
+"""A study's files: report.html, grid.png, cross.csv, pairs.csv and study.json, all in the study folder.
+
+The page is self-contained (the grid inlined as a data: URI) and renders through the shared
+escaping templates (gatys/report.py), so every file name, loss spec and setting is shown as text.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .. import report as shared
+from ..images import to_pil
+
+if TYPE_CHECKING:
+    from .study import StudyResult
+
+GRID_CELL = 160
+FILES = ("report.html", "grid.png", "cross.csv", "pairs.csv", "study.json")
+
+
+def write(directory: Path, result: "StudyResult", content: torch.Tensor, style: torch.Tensor,
+          outputs: dict[tuple[str, int], torch.Tensor]) -> None:
+    """Every file of the study (study.json last: its timings then include the rest)."""
+    grid = grid_image(result, content, style, outputs)
+    shared.thumbnail(grid, directory / "grid.png", max(grid.size))  # written atomically, at full size
+    shared.write_csv(directory / "cross.csv", ["optimised", "scored_by", "seed", "value", "value_at_init",
+                                               "remaining"],
+                     ([r["optimised"], r["scored_by"], r["seed"], r["value"], r["value_at_init"], r["remaining"]]
+                      for r in result.cross["records"]))
+    shared.write_csv(directory / "pairs.csv", ["a", "b", "seeds", "between_mean", "between_min", "within_mean",
+                                               "within_max", "ratio", "p", "smallest_p", "verdict"],
+                     ([p["a"], p["b"], result.settings["seeds"], p["between_mean"], p["between_min"],
+                       p["within_mean"], p["within_max"], p["ratio"], p["p"], p["smallest_p"], p["verdict"]]
+                      for p in result.pairs))
+    shared.write_html(directory / "report.html", "compare.html", **page_context(result, grid))
+    write_json(directory, result)
+
+
+def write_json(directory: Path, result: "StudyResult") -> None:
+    shared.write_json(directory / "study.json", result.as_dict())
+
+
+def grid_image(result: "StudyResult", content: torch.Tensor, style: torch.Tensor,
+               outputs: dict[tuple[str, int], torch.Tensor]):
+    """Content, style, then each loss's output, one row per seed (placeholders for failed runs)."""
+    settings = result.settings
+    labels, seeds = settings["losses"], range(settings["seeds"])
+    status = {(r["loss"], r["seed"]): r["status"] for r in result.runs}
+    inputs = [to_pil(content), to_pil(style)]
+    cells = [inputs + [to_pil(outputs[label, seed]) if (label, seed) in outputs else status.get((label, seed),
+                                                                                                "missing")
+                       for label in labels]
+             for seed in seeds]
+    budget = f"{settings['seconds']:g} s" if settings["seconds"] else f"{settings['budget']} evaluations"
+    title = (f"{Path(settings['content']).name} in the style of {Path(settings['style']).name}: "
+             f"{settings['frame']} frame, match {settings['match']}, {budget} per run")
+    return shared.labelled_grid(cells, row_labels=[f"seed {seed}" for seed in seeds],
+                                column_labels=["content", "style", *labels], cell=GRID_CELL, title=title)
+
+
+def page_context(result: "StudyResult", grid) -> dict:
+    """What compare.html shows: plain values and rows, every one escaped by the template."""
+    settings = result.settings
+    labels = settings["losses"]
+    cross = result.cross
+    to_style = {label: [d["distance"] for d in result.distances["to_style"] if d["loss"] == label]
+                for label in labels}
+    weights = [[label, ", ".join(record["specs"]), record["factor"], record["value_at_init"],
+                record["gradient_at_init"], record["matched_ratio"]]
+               for label, record in result.weights.items()]
+    runs = [[r["loss"], r["seed"], r["status"], r["evaluations"], r["seconds"], r["seconds_per_evaluation"],
+             (r["final_losses"] or {}).get("style"), (r["final_losses"] or {}).get("content"), r["job"]]
+            for r in result.runs]
+    pairs = [[p["a"], p["b"], p["between_mean"], p["within_max"], p["ratio"], p["p"], p["smallest_p"], p["verdict"]]
+             for p in result.pairs]
+    identities = [[c["identity"], c["layer"], c["loss"], c["formula"], c["relative_error"],
+                   "yes" if c["holds"] else "NO"] for c in result.identities]
+    flat_settings = {key: value for key, value in settings.items() if key not in ("config", "transfer_options")}
+    return {
+        "content_name": Path(settings["content"]).name, "style_name": Path(settings["style"]).name,
+        "settings": settings, "flat_settings": flat_settings, "config": settings["config"],
+        "environment": result.environment, "commands": result.commands,
+        "grid": shared.image_data_uri(grid),
+        "verdicts": [(p["verdict"], p["sentence"]) for p in result.pairs],
+        "labels": labels, "cross": cross,
+        "weights": weights, "runs": runs, "pairs": pairs, "identities": identities,
+        "to_style": [[label, _mean(values), len(values)] for label, values in to_style.items()],
+        "distance_definition": result.distances["definition"],
+        "timings": [[name.replace("_", " "), value] for name, value in result.timings.items()],
+        "files": [name for name in FILES if name != "report.html"],
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -1,0 +1,240 @@
+"""gatys compare: a tiny study end to end (files, matrix, escaping, reproducibility, resume), calibration."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from browser import external_references, needs_chromium, screenshot
+from gatys.cli import cli
+from gatys.compare import Study, parse_losses
+from gatys.compare.calibrate import strength
+from gatys.errors import GatysError
+
+# File names a user could give: each must come out of the report as text, never as markup.
+CONTENT_NAME = '<b>cat & "dog".png'
+STYLE_NAME = "<script>alert('x').png"
+LOSSES = "gram,mmd-linear,moments,sliced-wasserstein"
+TINY = dict(losses=LOSSES, seeds=2, budget=8, size=32, precision="fp32", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def inputs(image_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inputs")
+    shutil.copy(image_dir / "content.png", folder / CONTENT_NAME)
+    shutil.copy(image_dir / "style.png", folder / STYLE_NAME)
+    return folder / CONTENT_NAME, folder / STYLE_NAME
+
+
+@pytest.fixture(scope="module")
+def study(inputs, transfer, tmp_path_factory):
+    """(the study folder, its result): four losses × two seeds at 32 px, 8 evaluations each."""
+    directory = tmp_path_factory.mktemp("study") / "<i>study"
+    result = Study(*inputs, directory, transfer=transfer, **TINY).run(quiet=True)
+    return directory, result
+
+
+def test_the_diagonal_falls_below_one_for_every_loss(study):
+    _, result = study
+    cross = result.cross
+    assert cross["rows"] == list(parse_losses(LOSSES)) and cross["columns"] == [*parse_losses(LOSSES), "content"]
+    for i, label in enumerate(cross["rows"]):
+        assert cross["mean"][i][i] < 1, label
+        assert cross["seeds"][i][i] == 2
+        assert cross["std"][i][i] is not None
+
+
+def test_every_run_finished_once_and_its_trace_is_kept(study):
+    directory, result = study
+    assert [(r["loss"], r["seed"]) for r in result.runs] == [(label, seed) for seed in (0, 1)
+                                                             for label in parse_losses(LOSSES)]
+    for record in result.runs:
+        assert record["status"] == "done"
+        assert (directory / record["image"]).is_file()
+        assert record["evaluations"] == 8
+        assert len(record["trace"][0]["losses"]["total"]) == 8
+
+
+def test_the_files_parse(study):
+    directory, result = study
+    saved = json.loads((directory / "study.json").read_text())
+    assert saved["verdicts"] == result.verdicts
+    assert saved["cross"]["mean"] == result.cross["mean"]
+    assert saved["environment"]["weights"]["sha256"]
+    assert set(saved["timings"]) >= {"runs_seconds", "scoring_seconds", "total_seconds"}
+    with open(directory / "cross.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8 * (4 + 1)  # every output by every loss and by the content loss
+    assert all(float(row["remaining"]) == pytest.approx(float(row["value"]) / float(row["value_at_init"]))
+               for row in rows)
+    with open(directory / "pairs.csv", newline="") as handle:
+        pairs = list(csv.DictReader(handle))
+    assert len(pairs) == 6
+    assert {row["verdict"] for row in pairs} <= {"indistinguishable", "different", "unresolved"}
+    with Image.open(directory / "grid.png") as grid:
+        assert grid.width > 6 * 160 and grid.height > 2 * 160
+
+
+def test_user_strings_are_escaped_in_the_report(study):
+    directory, _ = study
+    page = (directory / "report.html").read_text()
+    for raw in (CONTENT_NAME, STYLE_NAME, "<i>study", "<script", "<b>"):
+        assert raw not in page
+    assert "&lt;b&gt;cat &amp; &#34;dog&#34;.png" in page
+    assert "&lt;script&gt;alert(&#39;x&#39;).png" in page
+    assert "&lt;i&gt;study" in page
+    assert external_references(page) == []
+
+
+def test_the_identities_hold_on_the_study_s_features(study):
+    _, result = study
+    assert len(result.identities) == 3 * 5  # three identities at five style layers
+    for check in result.identities:
+        assert check["holds"], check
+        assert check["relative_error"] < 1e-9
+
+
+def test_a_rerun_skips_every_run_and_a_fresh_one_reproduces_the_numbers(study, inputs, transfer, tmp_path):
+    directory, first = study
+    again = Study(*inputs, directory, transfer=transfer, **TINY).run(quiet=True)
+    assert {r["status"] for r in again.runs} == {"skipped"}
+    fresh = Study(*inputs, tmp_path / "fresh", transfer=transfer, **TINY).run(quiet=True)
+    for result in (again, fresh):
+        assert result.cross["mean"] == first.cross["mean"]
+        assert result.distances["matrix"] == first.distances["matrix"]
+        assert [p["p"] for p in result.pairs] == [p["p"] for p in first.pairs]
+        assert result.verdicts == first.verdicts
+    assert [r["job"] for r in fresh.runs] == [r["job"] for r in first.runs]
+
+
+@pytest.mark.parametrize("match", ["value", "gradient"])
+def test_calibration_equalises_the_matched_quantity(match, content_path, style_path, transfer, tmp_path):
+    study = Study(content_path, style_path, tmp_path, losses="gram,mmd-linear,moments,w2", seeds=1, match=match,
+                  size=32, precision="fp32", device="cpu", transfer=transfer)
+    configs, initial, weights = study.prepare()
+    measured = {}
+    for label in study.settings.losses:
+        objective = transfer.objective(study.content, study.style, config=configs[label, 0])
+        measured[label] = strength(objective, initial[0])
+    reference = getattr(measured["gram"], match)
+    assert weights["gram"]["factor"] == pytest.approx(1.0, rel=1e-6)  # gram at its default weight
+    for label, found in measured.items():
+        assert getattr(found, match) == pytest.approx(reference, rel=1e-4), label
+        assert weights[label]["matched_ratio"] == pytest.approx(1.0, rel=1e-4)
+    assert weights["moments"]["factor"] != pytest.approx(1.0, rel=1e-2)  # it did change something
+
+
+def test_without_matching_each_loss_keeps_its_default_weight(content_path, style_path, transfer, tmp_path):
+    study = Study(content_path, style_path, tmp_path, losses="gram,moments:weight=7", seeds=1, size=32,
+                  precision="fp32", device="cpu", transfer=transfer)
+    configs, _, weights = study.prepare()
+    assert configs["moments:weight=7", 0].style_losses == ("moments:weight=7",)
+    assert weights["gram"]["weights"] == [500.0] and weights["moments:weight=7"]["factor"] == 1.0
+
+
+def test_a_clock_budget_ends_runs_keeps_them_and_a_rerun_skips_them(content_path, style_path, transfer, tmp_path):
+    options = dict(losses="gram", seeds=1, seconds=0.3, size=32, precision="fp32", device="cpu", transfer=transfer)
+    result = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
+    (run,) = result.runs
+    assert run["status"] == "done" and run["stopped_by_clock"]
+    assert run["seconds"] >= 0.3 and 1 <= run["evaluations"] < 10**6
+    assert (tmp_path / run["image"]).is_file() and run["image"].startswith("clock/0.3s/jobs/")
+    again = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
+    assert again.runs[0]["status"] == "skipped"
+
+
+_KILLED_STUDY = """
+import sys
+from gatys.compare import Study
+Study(sys.argv[1], sys.argv[2], sys.argv[3], losses="gram,mmd-linear,moments", seeds=2, budget=40, size=32,
+      precision="fp32", device="cpu").run(quiet=True)
+"""
+
+
+def test_a_study_killed_halfway_resumes_without_redoing_finished_runs(content_path, style_path, transfer, tmp_path):
+    directory = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_STUDY, str(content_path), str(style_path),
+                                str(directory)])
+    jobs = directory / "jobs"
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            finished = [path for path in jobs.glob("*.json") if not path.name.endswith(".error.json")]
+            if len(finished) >= 2:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the study ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    before = {path.name: path.stat().st_mtime_ns for path in jobs.glob("*.json")}
+    assert 2 <= len(before) < 6
+    result = Study(content_path, style_path, directory, losses="gram,mmd-linear,moments", seeds=2, budget=40,
+                   size=32, precision="fp32", device="cpu", transfer=transfer).run(quiet=True)
+    statuses = [r["status"] for r in result.runs]
+    assert statuses.count("skipped") == len(before) and statuses.count("done") == 6 - len(before)
+    assert all((jobs / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
+    assert (directory / "report.html").is_file()
+
+
+def test_the_command_line_runs_a_study_and_prints_the_verdicts(content_path, style_path, tmp_path):
+    output = tmp_path / "cli"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["compare", str(content_path), str(style_path), "-o", str(output), "--losses",
+                                 "gram,moments", "--seeds", "2", "--iterations", "4", "--size", "32",
+                                 "--precision", "fp32", "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "gram vs moments:" in result.output
+    saved = json.loads((output / "study.json").read_text())
+    assert saved["settings"]["budget"] == 4 and saved["settings"]["config"]["init"] == "noise"
+    assert saved["commands"]["cli"].startswith("gatys compare ")
+    assert "--size 32" in saved["commands"]["cli"] and "--budget 4" in saved["commands"]["cli"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--losses", "gram,nope"], "unknown style loss 'nope'"),
+    (["--losses", "gram,gram"], "listed twice"),
+    (["--seeds", "0"], "seeds must be"),
+    (["--budget", "3", "--iterations", "4"], "disagree"),
+    (["--frame", "li2017", "--losses", "w2"], "li2017 frame has the reference code's weights"),
+])
+def test_bad_studies_exit_2_with_one_line(arguments, message, content_path, style_path, tmp_path):
+    result = CliRunner().invoke(cli, ["compare", str(content_path), str(style_path), "-o", str(tmp_path / "x"),
+                                      "--size", "32", *arguments])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "x" / "jobs").exists()
+
+
+def test_parse_losses_keeps_a_spec_s_parameters_with_it():
+    assert parse_losses("gram, mmd-gaussian:samples=64,estimator=linear,moments") == (
+        "gram", "mmd-gaussian:samples=64,estimator=linear", "moments")
+    assert parse_losses(["a", "b"]) == ("a", "b")
+
+
+def test_a_study_refuses_settings_it_owns(content_path, style_path, tmp_path):
+    with pytest.raises(GatysError, match="--seeds"):
+        Study(content_path, style_path, tmp_path, seed=3)
+    with pytest.raises(GatysError, match="--losses"):
+        Study(content_path, style_path, tmp_path, style_losses=("gram",))
+
+
+@needs_chromium
+def test_the_report_renders_in_headless_chromium(study, tmp_path):
+    directory, _ = study
+    shot = screenshot(directory / "report.html", tmp_path / "report.png", width=1200, height=1600)
+    with Image.open(shot) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, the heatmap and the grid, not a blank page
+    assert external_references((directory / "report.html").read_text()) == []
+    assert os.path.getsize(shot) > 20_000
