@@ -65,17 +65,21 @@ class ProgressReporter:
         if self._bar is None or progress.done <= self._bar.n:  # the first evaluation of a run
             self.close()
             self._bar = tqdm(total=progress.total, file=self.stream, unit="eval", dynamic_ncols=True, leave=True,
-                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
+                             desc=self._scale(progress),
+                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
         now = time.monotonic()
         finished = progress.done >= progress.total
         if now - self._last >= self.refresh or progress.iteration == progress.iterations or finished:
             self._last = now
-            self._bar.set_description_str(f"scale {progress.scale + 1}/{progress.scales} "
-                                          f"{progress.shape[1]}×{progress.shape[0]}", refresh=False)
+            self._bar.set_description_str(self._scale(progress), refresh=False)
             self._bar.set_postfix_str(describe_losses(progress), refresh=False)
         self._bar.update(progress.done - self._bar.n)
         if finished:
             self.close()
+
+    @staticmethod
+    def _scale(progress: Progress) -> str:
+        return f"scale {progress.scale + 1}/{progress.scales} {progress.shape[1]}×{progress.shape[0]}"
 
     def close(self) -> None:
         """End the bar (a run stopped early leaves it open until the next run or this call)."""
@@ -115,7 +119,7 @@ class GalleryProgress:
         self._bar = None
         if self.tty and total:
             self._bar = tqdm(total=total, file=self.stream, unit="job", dynamic_ncols=True, desc="gallery",
-                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
+                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
             self._bar.set_postfix_str(self._counts(), refresh=True)
 
     @property

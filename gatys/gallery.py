@@ -254,8 +254,8 @@ class Gallery:
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise GatysError(f"workers must be a whole number ≥ 1, got {workers!r}")
         if backend == "ray":
-            from .gallery_ray import import_ray
-            import_ray()  # before any work: Ray is an optional extra
+            from .gallery_ray import check_address
+            check_address(address)  # before any work: Ray is an optional extra, the address may be wrong
         started = time.perf_counter()
         store = Store(Path(directory).expanduser().resolve())
         plan = self.plan(store)

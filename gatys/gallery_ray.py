@@ -10,6 +10,7 @@ gallery.py's; this module only schedules. Needs `pip install 'gatys[ray]'`.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -59,12 +60,32 @@ def connect(address: str | None = None) -> bool:
     ray = import_ray()
     if ray.is_initialized():
         return False
+    check_address(address)
     try:
         ray.init(address=address, log_to_driver=False)
     except ConnectionError as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        hint = "" if os.environ.get("RAY_AUTH_MODE") else "; from Ray 2.59 on, joining a cluster started with " \
+                                                          "`ray start` needs RAY_AUTH_MODE=token"
         raise GatysError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: "
-                         f"{error}") from None
+                         f"{reason}{hint}") from None
     return True
+
+
+def check_address(address: str | None, seconds: float = 5.0) -> None:
+    """Ray is importable and, for a HOST:PORT address, something listens there: otherwise a quick
+    GatysError (Ray itself waits minutes for an address where nothing listens)."""
+    import_ray()
+    if not address:
+        return
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # "auto", "local" and the like: Ray resolves them
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise GatysError(f"cannot reach the Ray cluster at {address}: {error.strerror or error} "
+                         "(is `ray start --head` running there?)") from None
 
 
 def run_jobs(directory: str | os.PathLike, jobs: Sequence[Job], *, address: str | None = None,

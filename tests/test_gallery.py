@@ -2,6 +2,7 @@
 resuming after SIGKILL, failures and --retry-failed, escaping, the page in Chromium, progress."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -224,6 +225,28 @@ def test_failed_jobs_are_listed_and_rerun_only_with_retry_failed(spec, tmp_path,
     retried = gallery.run(tmp_path, retry_failed=True, progress=False)
     assert (retried.done, retried.failed, retried.skipped, retried.complete) == (1, 0, 1, True)
     assert "Failures" not in (tmp_path / "index.html").read_text()
+
+
+def test_local_workers_in_spawned_processes_finish_the_same_ids(finished, spec, tmp_path):
+    gallery = Gallery.from_toml(spec)
+    summary = gallery.run(tmp_path, workers=2, progress=False)  # two CPU processes, each its own Transfer
+    assert (summary.done, summary.failed) == (8, 0)
+    assert set(_manifests(tmp_path)) == set(_manifests(finished[0]))
+
+
+def test_one_local_worker_per_gpu(monkeypatch, spec):
+    import torch
+
+    import gatys.gallery as gallery_module
+
+    jobs = [job.job for job in Gallery.from_toml(spec).jobs]
+    assert gallery_module.local_workers(jobs, None) == [None]  # device = "cpu": in this process
+    assert gallery_module.local_workers(jobs, 2) == ["cpu", "cpu"]
+    monkeypatch.setattr(gallery_module, "_device_type", lambda config: "cuda")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    auto = [dataclasses.replace(job, config=job.config.replace(device="auto")) for job in jobs]
+    assert gallery_module.local_workers(auto, None) == ["cuda:0", "cuda:1"]
+    assert gallery_module.local_workers(auto, 3) == ["cuda:0", "cuda:1", "cuda:0"]
 
 
 # ---------------------------------------------------------------------------- the spec

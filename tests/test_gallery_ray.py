@@ -3,6 +3,7 @@ the local backend, the CLI's --backend ray, and a job that fails once retried un
 from __future__ import annotations
 
 import functools
+import socket
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 import gatys
 from gatys import Store
-from gatys.cli import cli
+from gatys.cli import cli, main
 from gatys.gallery import Gallery, JobReport
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'gatys[ray]'); .ci/run installs it")
@@ -66,6 +67,18 @@ def test_ray_finishes_the_same_ids_as_the_local_backend(local_ray, spec, tmp_pat
         assert (tmp_path / "ray" / name).is_file()
     again = CliRunner().invoke(cli, ["gallery", str(spec), "-o", str(tmp_path / "ray"), "--backend", "ray"])
     assert "nothing to do: 8 of 8 done" in again.output
+
+
+def test_an_address_where_nothing_listens_is_one_line_before_any_work(spec, tmp_path, capsys):
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["gallery", str(spec), "-o", str(tmp_path / "out"), "--backend", "ray", "--address", f"127.0.0.1:{port}"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"gatys: error: cannot reach the Ray cluster at 127.0.0.1:{port}: ")
+    assert not (tmp_path / "out").exists()
 
 
 class FlakyTransfer(gatys.Transfer):
