@@ -35,6 +35,7 @@ from .targets import objective_at
 from .vgg import VGGFeatures
 
 LOSS_PARTS = ("total", "content", "style", "tv")
+LOSS_STREAM = 0x5EED  # the losses' random choices come from seed ^ this, the noise init from the seed itself
 
 
 @dataclass
@@ -112,12 +113,10 @@ class Transfer:
                                                          styles, style_losses, blend)
                 x = _initial_image(config, x, content_scaled, styles, objective.image_shape, generator, device)
                 x = _optimise(config, objective, x, index, len(sizes), state, seeded)
-        except (KeyboardInterrupt, FloatingPointError) as stop:
-            state.stopped_because = "interrupted" if isinstance(stop, KeyboardInterrupt) else "non-finite"
-            state.end_scale()
-            state.interrupted = isinstance(stop, KeyboardInterrupt)
-            state.stopped = None if state.interrupted else f"{stop}; kept the best image before it"
-            x = state.best_image() if state.best_image() is not None else x
+        except KeyboardInterrupt:
+            x = state.stop("interrupted", x)
+        except FloatingPointError as error:
+            x = state.stop("non-finite", x, f"{error}; kept the best image before it")
         image = x if x is not None else resize(content_image, sizes[0])
         return self._result(config, network, device, precision, original_content, image, state)
 
@@ -180,21 +179,21 @@ def _seeded_losses(config: TransferConfig) -> tuple[list[tuple[losses.StyleLoss,
     """Each style loss with the generator of its random choices, and the run's generator.
 
     A loss whose spec gives `seed=` keeps that seed at the first scale and draws later ones
-    from a generator of its own; every other loss draws its first choices from the run's
-    seed too, so two seeds differ from the first evaluation on. The noise init then draws
-    from the run's generator.
+    from a generator of its own; every other loss draws its first choices from a stream of
+    the run's seed too, so two seeds differ from the first evaluation on. The noise init has
+    a stream of its own, so the losses' choices at a scale do not depend on the init.
     """
-    generator = torch.Generator().manual_seed(config.seed)
+    loss_stream = torch.Generator().manual_seed(config.seed ^ LOSS_STREAM)
     seeded = []
     for spec in config.style_losses:
         loss = create_style_loss(spec)
         own_seed = losses.parse_spec(spec)[1].get("seed")
         if own_seed is None:
-            loss.resample(generator)
-            seeded.append((loss, generator))
+            loss.resample(loss_stream)
+            seeded.append((loss, loss_stream))
         else:
             seeded.append((loss, torch.Generator().manual_seed(int(own_seed))))
-    return seeded, generator
+    return seeded, torch.Generator().manual_seed(config.seed)
 
 
 def _resample(seeded: Sequence[tuple[losses.StyleLoss, torch.Generator]]) -> None:
@@ -281,6 +280,15 @@ class _RunState:
 
     def best_image(self) -> torch.Tensor | None:
         return self.best if self.evaluations_at_scale else None
+
+    def stop(self, reason: str, x: torch.Tensor | None, message: str | None = None) -> torch.Tensor | None:
+        """End the run early (interrupted, or non-finite with a message); the image to keep."""
+        self.stopped_because = reason
+        self.end_scale()
+        self.interrupted = reason == "interrupted"
+        self.stopped = message
+        best = self.best_image()
+        return best if best is not None else x
 
     def end_scale(self) -> None:
         """Close the current scale (if one is open): its time, loss trace and non-finite evaluations."""

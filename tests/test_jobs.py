@@ -204,3 +204,17 @@ def test_a_loss_s_own_seed_wins_over_the_run_s(transfer, content_path, style_pat
 
 def test_gatys_exports_the_job_layer():
     assert {gatys.Job, gatys.Store, gatys.run_job} <= {getattr(gatys, name) for name in gatys.__all__}
+
+
+def test_objective_has_the_random_choices_of_the_run_s_last_scale(transfer, content_path, style_path):
+    """Transfer.objective reproduces the last scale's sampling choices, whatever the init drew."""
+    settings = dict(scales=(24, 32), iterations=2, init="noise", seed=3, style_losses=("sliced-wasserstein",))
+    seen = {}
+
+    def keep(progress):
+        seen["image"], seen["total"] = progress.image.clone(), progress.losses["total"].item()
+
+    transfer.run(content_path, style_path, callback=keep, **settings)
+    with torch.no_grad():
+        total, _ = transfer.objective(content_path, style_path, **settings)(seen["image"])
+    assert total.item() == pytest.approx(seen["total"], rel=1e-6)
