@@ -1,12 +1,14 @@
 """Galleries: many transfers from one spec, planned as jobs, run into a store, shown as contact sheets.
 
-A gallery is the product contents × styles × losses × variants (or an explicit list of jobs),
-each a `Job` with its stable id. `Gallery.plan(store)` says which are done, failed or missing
-and how long the rest should take; `Gallery.run(directory)` runs what is missing (failed jobs
-too with `retry_failed`) on the local backend (in this process on a CPU; one spawned process
-per GPU) or on Ray (`gallery_ray.py`), each worker reusing one `Transfer`, then rebuilds the
-contact sheets and index.html from the store. The store alone decides what is done, so a run
-killed at any point loses no finished job, and a rerun does only what is left.
+This module is the spec and the public face. A `Gallery` (from arguments, or `Gallery.from_toml`)
+is the product contents × styles × losses × variants (or an explicit list of jobs), each a `Job`
+with its stable id. `Gallery.plan(store)` says which are done, failed or missing and how long the
+rest should take (gallery_plan.py); `Gallery.run(directory)` runs what is missing (failed jobs
+too with `retry_failed`) on the local backend (gallery_local.py: in this process on a CPU; one
+spawned process per GPU) or on Ray (gallery_ray.py), each worker reusing one `Transfer`, then
+rebuilds the thumbnails, contact sheets and index.html from the store (gallery_outputs.py). The
+store alone decides what is done, so a run killed at any point loses no finished job, and a
+rerun does only what is left.
 
 Every spec error (unknown option, missing file, a glob matching nothing, an empty axis, a bad
 value) is a GatysError raised when the Gallery is built, before any work.
@@ -17,60 +19,23 @@ import dataclasses
 import difflib
 import glob
 import os
-import re
-import statistics
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from PIL import Image
-
-from . import report
-from .callbacks import GalleryProgress, format_seconds
+from .callbacks import GalleryProgress
 from .config import RUN_KEYS, TransferConfig, load_toml, options, settings_from
 from .errors import GatysError
-from .images import scaled_size
-from .jobs import Job, Outcome, Store
+from .gallery_local import run_local
+from .gallery_outputs import write_outputs
+from .gallery_plan import Plan, PlannedJob, image_size
+from .gallery_results import JobReport, Summary
+from .jobs import Job, Store
 
 SPEC_KEYS = ("name", "contents", "styles", "losses", "defaults", "variants", "jobs")
 BACKENDS = ("local", "ray")
-THUMBNAIL = 256  # longest side of DIR/thumbs/<id>.png
-SHEET_CELL = 160  # contact-sheet cell, pixels
-
-# Rough cost of one evaluation where no finished job has been timed yet: seconds per output
-# pixel and a fixed part, from docs/performance.md (float32 on a 2-core CPU; an H200).
-ROUGH_SECONDS = {"cpu": (4e-6, 0.03), "cuda": (2e-8, 0.002), "mps": (4e-7, 0.01)}
-ROUGH_JOB_SECONDS = 1.0  # reading inputs, style targets, writing the image and manifest
-
-
-# ---------------------------------------------------------------------------- the spec
-
-@dataclass(frozen=True)
-class PlannedJob:
-    """One job of a gallery with its labels; `status` (done, failed, missing) once planned."""
-
-    job: Job
-    content: str
-    style: str
-    loss: str
-    variant: str
-    status: str | None = None
-
-    @property
-    def id(self) -> str:
-        return self.job.id
-
-    @property
-    def group(self) -> tuple[str, str]:
-        """(loss, variant): the jobs of one contact sheet."""
-        return self.loss, self.variant
-
-    def describe(self) -> str:
-        extra = " · ".join(part for part in (self.loss, self.variant) if part)
-        return f"{self.content} × {self.style}" + (f" · {extra}" if extra else "")
 
 
 class Gallery:
@@ -111,7 +76,7 @@ class Gallery:
         unknown = [key for key in spec if key not in SPEC_KEYS]
         if unknown:
             key = unknown[0]
-            hint = ("; transfer options go under [defaults]" if str(key).replace("_", "-") in _option_keys()
+            hint = ("; transfer options go under [defaults]" if str(key).replace("_", "-") in _toml_keys().values()
                     else _did_you_mean(key, SPEC_KEYS))
             raise GatysError(f"gallery {path}: unknown key {key!r}{hint}")
         for key, kind in (("defaults", dict), ("variants", list), ("jobs", list), ("name", str)):
@@ -273,8 +238,7 @@ class Gallery:
         summary = Summary(done=counts["done"], skipped=plan.total - len(todo) + counts["skipped"],
                           failed=counts["failed"], seconds=time.perf_counter() - started, total=after.total,
                           finished=after.done, interrupted=interrupted, outputs=outputs,
-                          failures=[(job.id, job.describe(), after.error(job.id)) for job in after.unique()
-                                    if job.status == "failed"])
+                          failures=after.failures())
         say(summary.describe())
         return summary
 
@@ -311,15 +275,22 @@ def _execute(store: Store, todo: Sequence[PlannedJob], backend: str, workers: in
     return reports, any(job_report.status == "interrupted" for job_report in reports)
 
 
-def _option_keys() -> set[str]:
-    return {option.flag_for(name) for name, option in options().items()}
+def _say(line: str) -> None:
+    """A run's own lines (the plan before, the summary after), on stderr."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _toml_keys() -> dict[str, str]:
+    """Each transfer option's TOML key, by field name."""
+    return {name: option.flag_for(name) for name, option in options().items()}
 
 
 def _option_table(table: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Transfer options by TOML key (field names accepted too); gallery-level keys refused."""
     if not isinstance(table, Mapping):
         raise GatysError(f"{source}: expected a table of transfer options, got {table!r}")
-    flags = {name: option.flag_for(name) for name, option in options().items()}
+    flags = _toml_keys()
     converted = {}
     for key, value in table.items():
         key = flags.get(str(key), str(key))
@@ -382,428 +353,4 @@ def _relative(path: Path, root: Path) -> str:
 def _check_images_readable(paths: Iterable[Path]) -> None:
     """Open each input's header, so that a corrupt image stops the gallery before any work."""
     for path in _unique(paths):
-        _image_size(path)
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file's header; GatysError when it is not an image."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except OSError as error:
-        reason = "not an image Pillow can identify" if isinstance(error, Image.UnidentifiedImageError) \
-            else error.strerror or str(error)
-        raise GatysError(f"cannot read image {path}: {reason}") from None
-
-
-# ---------------------------------------------------------------------------- the plan
-
-@dataclass
-class Plan:
-    """A gallery's jobs with their status in a store; counts over distinct ids."""
-
-    gallery: Gallery
-    jobs: list[PlannedJob]
-    store: Store
-
-    def unique(self) -> list[PlannedJob]:
-        """One planned job per id (two entries of a gallery may be the same job)."""
-        return list({job.id: job for job in reversed(self.jobs)}.values())[::-1]
-
-    @property
-    def counts(self) -> Counter:
-        return Counter(job.status for job in self.unique())
-
-    @property
-    def total(self) -> int:
-        return len(self.unique())
-
-    @property
-    def done(self) -> int:
-        return self.counts["done"]
-
-    @property
-    def failed(self) -> int:
-        return self.counts["failed"]
-
-    @property
-    def missing(self) -> int:
-        return self.counts["missing"]
-
-    def to_run(self, retry_failed: bool = False) -> list[PlannedJob]:
-        wanted = ("missing", "failed") if retry_failed else ("missing",)
-        return [job for job in self.unique() if job.status in wanted]
-
-    def error(self, job_id: str) -> str:
-        return (self.store.error(job_id) or {}).get("error") or "failed (no message recorded)"
-
-    def estimate(self, retry_failed: bool = False) -> tuple[float, str]:
-        """(seconds, how it was estimated) for the jobs left, run one after another.
-
-        From the finished jobs' manifests where there are any (their median seconds per evaluated
-        output pixel), otherwise a rough figure per evaluation for the device.
-        """
-        left = self.to_run(retry_failed)
-        timed = [(record["timings"]["total_seconds"], _work_done(record))
-                 for record in (self.store.manifest(job.id) for job in self.unique() if job.status == "done")
-                 if record and record.get("timings") and _work_done(record)]
-        if timed:
-            rate = statistics.median(seconds / work for seconds, work in timed)  # a worker's first job warms up
-            return sum(rate * _work_planned(job.job) for job in left), \
-                f"from {len(timed)} finished job{'s' if len(timed) != 1 else ''}' timings"
-        seconds = 0.0
-        for job in left:
-            per_pixel, per_evaluation = ROUGH_SECONDS.get(_device_type(job.job.config), ROUGH_SECONDS["cpu"])
-            evaluations = sum(count for count, _ in _schedule(job.job))
-            seconds += ROUGH_JOB_SECONDS + per_pixel * _work_planned(job.job) + per_evaluation * evaluations
-        return seconds, "rough: no finished job to time yet"
-
-    def nothing_to_do(self) -> str:
-        text = f"nothing to do: {self.done} of {self.total} done"
-        if self.failed:
-            text += f", {self.failed} failed (--retry-failed reruns them)"
-        return text
-
-    def describe(self, retry_failed: bool = False, workers: int | None = None) -> str:
-        """The dry run's text: counts, what is left, and the time it should take."""
-        axes = self.gallery.axes
-        shape = (" (" + " × ".join(f"{count} {name if count != 1 else name.rstrip('s')}"
-                                   for name, count in axes.items()) + ")") if axes else " (listed jobs)"
-        left = self.to_run(retry_failed)
-        lines = [f"gallery {self.gallery.name}: {self.total} jobs{shape}: {self.done} done, "
-                 f"{self.failed} failed, {self.missing} missing"]
-        if not left:
-            lines.append(self.nothing_to_do())
-        else:
-            seconds, how = self.estimate(retry_failed)
-            per_worker = f", about {format_seconds(seconds / workers)} on {workers} workers" \
-                if workers and workers > 1 else ""
-            lines.append(f"left: {len(left)} job{'s' if len(left) != 1 else ''}, about {format_seconds(seconds)} "
-                         f"one after another{per_worker} ({how})")
-            if self.failed and not retry_failed:
-                lines.append(f"{self.failed} failed job{'s' if self.failed != 1 else ''} will not be rerun "
-                             "(--retry-failed reruns them)")
-        return "\n".join(lines)
-
-
-def _schedule(job: Job) -> list[tuple[int, int]]:
-    """(evaluations, output pixels) per scale."""
-    width, height = _image_size(job.content)
-    config = job.config
-    result = []
-    for index, size in enumerate(config.scale_sizes()):
-        rows, columns = scaled_size(height, width, size)
-        result.append((config.iterations_at(index), rows * columns))
-    return result
-
-
-def _work_planned(job: Job) -> float:
-    return float(sum(evaluations * pixels for evaluations, pixels in _schedule(job)))
-
-
-def _work_done(record: dict) -> float:
-    """Evaluations × output pixels of a finished job, from its manifest's trace."""
-    return float(sum(len(scale["losses"]["total"]) * scale["shape"][0] * scale["shape"][1]
-                     for scale in record.get("trace", [])))
-
-
-def _device_type(config: TransferConfig) -> str:
-    from .device import resolve_device
-
-    try:
-        return resolve_device(config.device).type
-    except GatysError:
-        return "cpu"
-
-
-# ---------------------------------------------------------------------------- running
-
-@dataclass(frozen=True)
-class JobReport:
-    """How one job of a run ended, small enough to send between processes."""
-
-    id: str
-    status: str  # done, failed, skipped, interrupted
-    error: str | None = None
-    seconds: float = 0.0
-
-    @classmethod
-    def of(cls, outcome: Outcome) -> "JobReport":
-        return cls(outcome.job.id, outcome.status, outcome.error, outcome.seconds)
-
-    def line(self, job: PlannedJob) -> str:
-        detail = f": {self.error}" if self.error else ""
-        return f"{self.status:<6} {job.describe()}  {self.seconds:.1f} s  {self.id}{detail}"
-
-
-@dataclass
-class Summary:
-    """What a run did: jobs done, failed and skipped now, seconds, and what the store holds after."""
-
-    done: int
-    skipped: int
-    failed: int
-    seconds: float
-    total: int = 0
-    finished: int = 0
-    interrupted: bool = False
-    outputs: list[Path] = field(default_factory=list)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)  # id, job, message
-
-    @property
-    def complete(self) -> bool:
-        return self.finished == self.total
-
-    def describe(self) -> str:
-        state = "interrupted" if self.interrupted else "gallery"
-        index = next((str(path) for path in self.outputs if path.name == "index.html"), "")
-        return (f"{state}: {self.done} done, {self.failed} failed, {self.skipped} skipped in {self.seconds:.1f} s; "
-                f"{self.finished} of {self.total} done in the store" + (f"; see {index}" if index else ""))
-
-
-def _say(line: str) -> None:
-    """A run's own lines (the plan before, the summary after), on stderr."""
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-
-
-def local_workers(jobs: Sequence[Job], workers: int | None) -> list[str | None]:
-    """The device of each local worker: one per GPU where jobs run on CUDA (cuda:0, cuda:1, ...),
-    else one in this process (None: each job's own device)."""
-    import torch
-
-    on_cuda = any(_device_type(job.config) == "cuda" and job.config.device in ("auto", "cuda") for job in jobs)
-    gpus = torch.cuda.device_count() if on_cuda else 0
-    count = workers or max(1, gpus)
-    if gpus:
-        return [f"cuda:{index % gpus}" for index in range(count)]
-    return ["cpu"] * count if count > 1 else [None]
-
-
-def run_local(directory: Path, jobs: Sequence[Job], workers: int | None = None,
-              on_report: Callable[[JobReport], None] | None = None) -> list[JobReport]:
-    """Run jobs into the store at `directory`: in this process with one Transfer, or in one spawned
-    process per device, each with its own Transfer."""
-    devices = local_workers(jobs, workers)
-    report_to = on_report or (lambda job_report: None)
-    if devices == [None]:
-        from .engine import Transfer
-
-        transfer, store, reports = Transfer(), Store(directory), []
-        for job in jobs:
-            reports.append(JobReport.of(store.run(transfer, job, retry_failed=True)))
-            report_to(reports[-1])
-            if reports[-1].status == "interrupted":
-                break
-        return reports
-    return _run_in_processes(directory, jobs, devices, report_to)
-
-
-def _run_in_processes(directory: Path, jobs: Sequence[Job], devices: list[str],
-                      report_to: Callable[[JobReport], None]) -> list[JobReport]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
-    queue = context.Queue()
-    for device in devices:
-        queue.put(device)
-    threads = max(1, (os.cpu_count() or 1) // len(devices))
-    reports = []
-    with ProcessPoolExecutor(len(devices), mp_context=context, initializer=_start_worker,
-                             initargs=(queue, threads)) as pool:
-        futures = {pool.submit(_work, str(directory), job): job for job in jobs}
-        try:
-            for future in as_completed(futures):
-                try:
-                    job_report = future.result()
-                except Exception as error:  # the worker process died (killed, out of memory)
-                    job_report = JobReport(futures[future].id, "failed", f"worker lost: {type(error).__name__}: "
-                                                                        f"{error}")
-                reports.append(job_report)
-                report_to(job_report)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    return reports
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _start_worker(devices, threads: int) -> None:
-    """A local worker process: its device, its thread count, and (on first use) one Transfer."""
-    import torch
-
-    _WORKER["device"] = devices.get()
-    if _WORKER["device"] == "cpu":
-        torch.set_num_threads(threads)
-
-
-def _work(directory: str, job: Job) -> JobReport:
-    from .engine import Transfer
-
-    if "transfer" not in _WORKER:
-        _WORKER["transfer"] = Transfer()
-    device = _WORKER["device"]
-    if device.startswith("cuda") and job.config.device in ("auto", "cuda"):
-        job = dataclasses.replace(job, config=job.config.replace(device=device))  # not in the id
-    return JobReport.of(Store(directory).run(_WORKER["transfer"], job, retry_failed=True))
-
-
-# ---------------------------------------------------------------------------- outputs
-
-def write_outputs(plan: Plan) -> list[Path]:
-    """Rebuild the thumbnails, contact sheets and index.html of a gallery from its store."""
-    directory = plan.store.directory
-    directory.mkdir(parents=True, exist_ok=True)
-    thumbs = {}
-    for job in plan.unique():
-        if job.status == "done":
-            thumb = directory / "thumbs" / f"{job.id}.png"
-            if not thumb.is_file():  # an id's image never changes: one thumbnail serves every rebuild
-                report.thumbnail(plan.store.image_path(job.id), thumb, THUMBNAIL)
-            thumbs[job.id] = thumb
-    sheets = write_contact_sheets(plan, thumbs)
-    index = write_index(plan, sheets, thumbs)
-    return [*sheets.values(), index]
-
-
-def sheet_names(groups: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """A file-name-safe name per (loss, variant) group: the loss, the variant, or both, and unique."""
-    vary_loss = len({loss for loss, _ in groups}) > 1
-    vary_variant = len({variant for _, variant in groups}) > 1
-    names: dict[tuple[str, str], str] = {}
-    for loss, variant in groups:
-        parts = [part for part, varies in ((loss, vary_loss), (variant, vary_variant)) if varies] or [loss or variant]
-        base = re.sub(r"[^A-Za-z0-9._=+]+", "-", "-".join(parts)).strip("-.") or "group"
-        name, number = base, 2
-        while name in names.values():
-            name, number = f"{base}-{number}", number + 1
-        names[loss, variant] = name
-    return names
-
-
-def write_contact_sheets(plan: Plan, thumbs: Mapping[str, Path]) -> dict[tuple[str, str] | None, Path]:
-    """contact-sheet.png (every group side by side) and, where there are several (loss, variant)
-    groups, contact-sheet-<name>.png for each: contents as rows, styles as columns."""
-    gallery, directory = plan.gallery, plan.store.directory
-    content_headers = _headers({job.content: job.job.content for job in plan.jobs}, gallery.contents)
-    style_headers = _headers({job.style: job.job.styles[0] for job in plan.jobs}, gallery.styles)
-    cells = {(job.content, job.style, job.group): job for job in plan.jobs}
-
-    def sheet(groups: Sequence[tuple[str, str]], title: str) -> Image.Image:
-        columns = [(style, group) for group in groups for style in gallery.styles]
-        grid = [[_cell(cells.get((content, style, group)), thumbs) for style, group in columns]
-                for content in gallery.contents]
-        several = len(groups) > 1
-        return report.labelled_grid(
-            grid, row_labels=gallery.contents,
-            column_labels=[f"{style} · {_group_label(group)}" if several else style for style, group in columns],
-            row_headers=[content_headers[content] for content in gallery.contents],
-            column_headers=[style_headers[style] for style, _ in columns], cell=SHEET_CELL, title=title)
-
-    groups = gallery.groups
-    written = {None: _save(sheet(groups, _sheet_title(gallery.name, groups)), directory / "contact-sheet.png")}
-    if len(groups) > 1:
-        for group, name in sheet_names(groups).items():
-            written[group] = _save(sheet([group], _sheet_title(gallery.name, [group])),
-                                   directory / f"contact-sheet-{name}.png")
-    return written
-
-
-def _group_label(group: tuple[str, str]) -> str:
-    return " · ".join(part for part in group if part) or "default"
-
-
-def _sheet_title(name: str, groups: Sequence[tuple[str, str]]) -> str:
-    return name if len(groups) > 1 else f"{name}: {_group_label(groups[0])}"
-
-
-def _headers(paths: Mapping[str, Path], labels: Sequence[str]) -> dict[str, Image.Image]:
-    """Each input image, shrunk to a contact-sheet cell."""
-    headers = {}
-    for label in labels:
-        with Image.open(paths[label]) as image:
-            image.thumbnail((SHEET_CELL * 2, SHEET_CELL * 2))
-            headers[label] = image.convert("RGB")
-    return headers
-
-
-def _cell(job: PlannedJob | None, thumbs: Mapping[str, Path]) -> Image.Image | str | None:
-    if job is None:
-        return None  # an explicit job list need not fill every content × style
-    if job.id in thumbs:
-        with Image.open(thumbs[job.id]) as image:
-            return image.convert("RGB")
-    return job.status  # "failed" or "missing", drawn on a grey cell
-
-
-def _save(image: Image.Image, path: Path) -> Path:
-    from .files import write_atomically
-
-    write_atomically(path, lambda stream: image.save(stream, format="PNG"))
-    return path
-
-
-def write_index(plan: Plan, sheets: Mapping[tuple[str, str] | None, Path],
-                thumbs: Mapping[str, Path]) -> Path:
-    """DIR/index.html: the contact sheets, a table per group linking each thumbnail to its image,
-    each job's settings, and the failures with their messages."""
-    gallery, directory = plan.gallery, plan.store.directory
-    inputs = {label: report.image_data_uri(path, 96) for label, path in
-              {**{job.content: job.job.content for job in plan.jobs},
-               **{job.style: job.job.styles[0] for job in plan.jobs}}.items()}
-    cells = {(job.content, job.style, job.group): job for job in plan.jobs}
-    groups = []
-    for group in gallery.groups:
-        rows = []
-        for content in gallery.contents:
-            row = []
-            for style in gallery.styles:
-                job = cells.get((content, style, group))
-                row.append(None if job is None else _index_cell(plan, job, thumbs, directory))
-            rows.append({"label": content, "image": inputs[content], "cells": row})
-        groups.append({"title": _group_label(group), "rows": rows, "sheet": _link(sheets.get(group), directory)})
-    failures = [{"id": job.id, "job": job.describe(), "message": plan.error(job.id)}
-                for job in plan.unique() if job.status == "failed"]
-    return report.write_html(
-        directory / "index.html", "gallery.html", name=gallery.name, counts=plan.counts, total=plan.total,
-        styles=[{"label": style, "image": inputs[style]} for style in gallery.styles], groups=groups,
-        overview=_link(sheets.get(None), directory), failures=failures,
-        shared=_shared_settings(plan.jobs))
-
-
-def _link(path: Path | None, directory: Path) -> str | None:
-    return None if path is None else path.relative_to(directory).as_posix()
-
-
-def _index_cell(plan: Plan, job: PlannedJob, thumbs: Mapping[str, Path], directory: Path) -> dict:
-    record = plan.store.manifest(job.id) if job.status == "done" else None
-    timing = record["timings"]["total_seconds"] if record and record.get("timings") else None
-    return {"id": job.id, "status": job.status, "title": job.describe(),
-            "thumb": _link(thumbs.get(job.id), directory), "image": f"jobs/{job.id}.png",
-            "settings": {**_job_settings(job.job), **({"seconds": round(timing, 2)} if timing is not None else {}),
-                         **({"device": record.get("device")} if record else {}), "id": job.id},
-            "error": plan.error(job.id) if job.status == "failed" else None}
-
-
-def _job_settings(job: Job) -> dict[str, Any]:
-    """The job's settings that differ from TransferConfig's defaults, by TOML key (loss always)."""
-    defaults, declared = TransferConfig(), options()
-    settings = {}
-    for name, option in declared.items():
-        value = getattr(job.config, name)
-        if value != getattr(defaults, name) or name == "style_losses":
-            settings[option.flag_for(name)] = list(value) if isinstance(value, tuple) else value
-    if len(job.styles) > 1:
-        settings["styles"] = [path.name for path in job.styles]
-    return settings
-
-
-def _shared_settings(jobs: Sequence[PlannedJob]) -> dict[str, Any]:
-    """The non-default settings every job of the gallery has in common."""
-    tables = [_job_settings(job.job) for job in jobs]
-    if not tables:
-        return {}
-    return {key: value for key, value in tables[0].items() if all(table.get(key) == value for table in tables[1:])}
+        image_size(path)

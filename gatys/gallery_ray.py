@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import GatysError
-from .gallery import JobReport
+from .gallery_results import JobReport
 from .jobs import Job, Store
 
 MAX_RETRIES = 2

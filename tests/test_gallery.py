@@ -23,7 +23,8 @@ from gatys import GatysError, Store
 from gatys.callbacks import GalleryProgress, ProgressReporter
 from gatys.cli import cli, main
 from gatys.engine import Transfer
-from gatys.gallery import Gallery, sheet_names, write_outputs
+from gatys.gallery import Gallery
+from gatys.gallery_outputs import sheet_names, write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"size": 48, "iterations": 3, "precision": "fp32", "device": "cpu"}
@@ -237,7 +238,7 @@ def test_local_workers_in_spawned_processes_finish_the_same_ids(finished, spec, 
 def test_one_local_worker_per_gpu(monkeypatch, spec):
     import torch
 
-    import gatys.gallery as gallery_module
+    import gatys.gallery_local as gallery_module
 
     jobs = [job.job for job in Gallery.from_toml(spec).jobs]
     assert gallery_module.local_workers(jobs, None) == [None]  # device = "cpu": in this process
