@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 ROUGH_SECONDS = {"cpu": (4e-6, 0.03), "cuda": (2e-8, 0.002), "mps": (4e-7, 0.01)}
 ROUGH_JOB_SECONDS = 1.0  # reading inputs, style targets, writing the image and manifest
 
+SINGULAR = {"contents": "content", "styles": "style", "losses": "loss", "variants": "variant"}
+
 
 @dataclass(frozen=True)
 class PlannedJob:
@@ -127,7 +129,7 @@ class Plan:
     def describe(self, retry_failed: bool = False, workers: int | None = None) -> str:
         """The dry run's text: counts, what is left, and the time it should take."""
         axes = self.gallery.axes
-        shape = (" (" + " × ".join(f"{count} {name if count != 1 else name.rstrip('s')}"
+        shape = (" (" + " × ".join(f"{count} {name if count != 1 else SINGULAR.get(name, name)}"
                                    for name, count in axes.items()) + ")") if axes else " (listed jobs)"
         left = self.to_run(retry_failed)
         lines = [f"gallery {self.gallery.name}: {self.total} jobs{shape}: {self.done} done, "

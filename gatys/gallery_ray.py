@@ -4,8 +4,8 @@ Each task runs `Store(directory).run(...)` with a Transfer cached in its worker 
 worker that runs many jobs loads the network once. A task asks for one GPU where the cluster has
 GPUs (none otherwise) and is retried up to twice when it raises: a job that fails with a fault
 (not a GatysError, which no retry mends) raises, so a flaky node or file is tried again; the
-last failure stays in the store as the job's error record. The planner and the store are
-gallery.py's; this module only schedules. Needs `pip install 'gatys[ray]'`.
+last failure stays in the store as the job's error record. The planner (gallery_plan.py) and
+the store (jobs.py) are shared with the local backend; this module only schedules. Needs `pip install 'gatys[ray]'`.
 """
 from __future__ import annotations
 
