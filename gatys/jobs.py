@@ -180,7 +180,7 @@ def run_job(transfer: Transfer, job: Job, callbacks: Callback | Sequence[Callbac
         check_fits(job, content, styles)
         job_id = job.id
         result = _run(transfer, job, content, styles, callbacks)
-        if not (result.interrupted and not keep_interrupted):
+        if keep_interrupted or not result.interrupted:
             _write_result(job, job_id, output, result, write_manifest)
     except Exception as error:
         if record_errors and job.output is not None:
