@@ -48,7 +48,7 @@ def default_mode(device: torch.device) -> str:
 
 def settings(size: int, precision: str = "auto", device: str = "auto", iterations: int = 1) -> TransferConfig:
     """The engine's defaults at one size; everything else as `gatys transfer` would run it."""
-    return TransferConfig(size=size, precision=precision, device=device, iterations=iterations)
+    return TransferConfig(scales=(size,), precision=precision, device=device, iterations=iterations, tolerance=0.0)
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    transfer = gatys.Transfer(size=args.size, iterations=args.iterations)
+    transfer = gatys.Transfer(size=args.size, octaves=1, iterations=args.iterations, tolerance=0.0)
     tiles = [("content", Image.open(args.content).convert("RGB")), ("style", Image.open(args.style).convert("RGB"))]
     for name, spec in SPECS.items():
         result = transfer.run(args.content, args.style, style_losses=(spec,))

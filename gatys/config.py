@@ -24,6 +24,9 @@ INITS = ("content", "noise", "style")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 CONTENT_TARGETS = ("features", "adain")
 PRECISIONS = ("auto", "fp32", "bf16")
+COARSEST_SIZE = 128  # the automatic schedule starts at about this longest side, doubling up to --size
+AUTO_ITERATIONS = (100, 200, 300)  # the finest scale's budget, then the next coarser one's, and every coarser one's
+SINGLE_SCALE_ITERATIONS = 500
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 ADAIN_LAYER = "relu4_1"
 
@@ -67,10 +70,15 @@ class TransferConfig:
     """All settings of one transfer. `scales` (longest sides, coarse to fine) wins over `size`/`octaves`."""
 
     size: int = setting(512, "Longest side of the output in pixels.", "int")
-    octaves: int = setting(1, "Number of scales, each twice the last, ending at --size.", "int")
+    octaves: int | None = setting(
+        None, "Number of scales, each twice the last, ending at --size; auto: from about 128 px up "
+        "(3 scales at 512 px).", "int", shown="auto")
     scales: tuple[int, ...] | None = setting(
         None, "Explicit coarse-to-fine sizes, e.g. 256,512,1024 (overrides --size and --octaves).", "ints", shown="–")
-    iterations: int | tuple[int, ...] = setting(500, "Evaluations per scale: one number, or one per scale.", "ints")
+    iterations: int | tuple[int, ...] | None = setting(
+        None, "Evaluations per scale (a ceiling: see --tolerance): one number, or one per scale; auto: "
+        f"{', '.join(map(str, AUTO_ITERATIONS))} from the finest scale back (one scale: {SINGLE_SCALE_ITERATIONS}).",
+        "ints", shown="auto")
     optimizer: str = setting("lbfgs", "Pixel optimiser.", "str", choices=OPTIMIZERS)
     tolerance: float = setting(
         2e-3, "A scale ends once its best objective improves by less than this fraction over 50 evaluations "
@@ -118,7 +126,7 @@ class TransferConfig:
             self._normalise(name, lambda value: _str_tuple(value, str))
         if self.scales is not None:
             self._normalise("scales", lambda value: _str_tuple(value, int))
-        if not _is_whole(self.iterations):
+        if self.iterations is not None and not _is_whole(self.iterations):
             self._normalise("iterations", lambda value: _single(_str_tuple(value, int)))
         if self.style_blend_weights is not None:
             self._normalise("style_blend_weights", lambda value: _str_tuple(value, float))
@@ -134,15 +142,22 @@ class TransferConfig:
 
     # -- derived values --------------------------------------------------------------
     def scale_sizes(self) -> tuple[int, ...]:
-        """Longest side at each scale, coarse to fine."""
+        """Longest side at each scale, coarse to fine: `scales`, or `octaves` scales doubling up to `size`."""
         if self.scales:
             return self.scales
-        return tuple(max(16, round(self.size / 2 ** (self.octaves - 1 - i))) for i in range(self.octaves))
+        octaves = self.octaves or 1 + max(0, math.floor(math.log2(self.size / COARSEST_SIZE)))
+        return tuple(max(16, round(self.size / 2 ** (octaves - 1 - i))) for i in range(octaves))
 
     def iterations_at(self, scale_index: int) -> int:
+        """The evaluation budget of a scale; auto spends most where evaluations are cheap."""
         if isinstance(self.iterations, int):
             return self.iterations
-        return self.iterations[min(scale_index, len(self.iterations) - 1)]
+        if self.iterations:
+            return self.iterations[min(scale_index, len(self.iterations) - 1)]
+        scales = len(self.scale_sizes())
+        if scales == 1:
+            return SINGLE_SCALE_ITERATIONS
+        return AUTO_ITERATIONS[min(scales - 1 - scale_index, len(AUTO_ITERATIONS) - 1)]
 
     def blend_weights(self, count: int) -> tuple[float, ...]:
         """Style blend weights normalised to sum to one (equal when not given)."""
@@ -172,10 +187,11 @@ class TransferConfig:
         if self.init not in INITS and not Path(self.init).expanduser().is_file():
             raise GatysError(f"init must be one of {', '.join(INITS)} or an image file; {self.init!r} is neither")
         _positive_int("size", self.size)
-        _positive_int("octaves", self.octaves)
+        if self.octaves is not None:
+            _positive_int("octaves", self.octaves)
         for size in self.scales or ():
             _positive_int("scales", size)
-        for count in (self.iterations,) if isinstance(self.iterations, int) else self.iterations:
+        for count in (self.iterations,) if isinstance(self.iterations, int) else self.iterations or ():
             if not isinstance(count, int) or count < 1:
                 raise GatysError(f"iterations must be whole numbers ≥ 1, got {count!r}")
         for name in ("style_weight", "content_weight", "tv_weight", "style_scale", "tolerance"):

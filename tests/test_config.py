@@ -79,7 +79,7 @@ def test_toml_and_flags_merge_with_flags_winning():
     ({"style_losses": ["gram"]}, "unknown key 'style_losses'"),
     ({"size": "big"}, "size must be a whole number"),
     ({"scales": "a,b"}, "scales: cannot read 'a,b' as whole numbers"),
-    ({"iterations": None}, "iterations: cannot read None"),
+    ({"iterations": 0.5}, "iterations: cannot read 0.5"),
     ({"size": None}, "size needs a value"),
     ({"quiet": "yes"}, "quiet must be true or false"),
     ({"style": 3}, "style must be a path"),
