@@ -101,3 +101,23 @@ def test_any_toml_table_is_a_config_or_a_clear_error(table):
         settings_from(table, {})
     except GatysError as error:
         assert str(error) and "\n" not in str(error)
+
+
+@pytest.mark.parametrize("size, scales, budgets", [
+    (100, (100,), (500,)), (256, (128, 256), (200, 100)), (300, (150, 300), (200, 100)),
+    (512, (128, 256, 512), (300, 200, 100)), (1024, (128, 256, 512, 1024), (300, 300, 200, 100)),
+])
+def test_the_default_schedule_is_coarse_to_fine_from_about_128_px(size, scales, budgets):
+    config = TransferConfig(size=size)
+    assert config.scale_sizes() == scales
+    assert tuple(config.iterations_at(index) for index in range(len(scales))) == budgets
+
+
+def test_explicit_scales_octaves_and_iterations_override_the_default_schedule():
+    assert TransferConfig(size=512, octaves=1).scale_sizes() == (512,)
+    assert TransferConfig(size=512, octaves=1).iterations_at(0) == 500
+    assert TransferConfig(scales=(200, 400)).scale_sizes() == (200, 400)
+    every = TransferConfig(size=512, iterations=80)
+    assert [every.iterations_at(index) for index in range(3)] == [80, 80, 80]
+    per_scale = TransferConfig(size=512, iterations=(50, 40, 30))
+    assert [per_scale.iterations_at(index) for index in range(3)] == [50, 40, 30]
