@@ -231,7 +231,8 @@ def compare(ctx, content, style, output, loss_list, seeds, match, budget, second
     """Compare style losses on CONTENT and STYLE: runs, cross-scores, equivalence verdicts, report.
 
     Every loss × seed runs as a job in OUTPUT/jobs (rerun to resume). Transfer options are those of
-    `gatys transfer`, except that a study defaults to --size 256 and --init noise.
+    `gatys transfer`, except that a study defaults to --size 256, --init noise, --octaves 1 and
+    --tolerance 0 (every run spends its whole budget).
     """
     from .compare import Study
 

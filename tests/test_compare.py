@@ -238,3 +238,46 @@ def test_the_report_renders_in_headless_chromium(study, tmp_path):
     assert colours is not None and len(colours) > 50  # text, the heatmap and the grid, not a blank page
     assert external_references((directory / "report.html").read_text()) == []
     assert os.path.getsize(shot) > 20_000
+
+
+def test_ctrl_c_stops_the_study_keeping_finished_runs_only(content_path, style_path, transfer, tmp_path,
+                                                           monkeypatch):
+    from gatys.compare import progress
+
+    original = progress.StudyProgress.run
+
+    def interrupting(self, label, seed, evaluations, seconds):
+        callback = original(self, label, seed, evaluations, seconds)
+        if self.done == 0:
+            return callback
+
+        def interrupt(state):
+            callback(state)
+            if state.iteration == 3:
+                raise KeyboardInterrupt  # Ctrl-C in the second run
+        return interrupt
+
+    monkeypatch.setattr(progress.StudyProgress, "run", interrupting)
+    options = dict(losses="gram,moments", seeds=1, budget=6, size=32, precision="fp32", device="cpu",
+                   transfer=transfer)
+    with pytest.raises(KeyboardInterrupt):
+        Study(content_path, style_path, tmp_path, **options).run(quiet=True)
+    assert len(list((tmp_path / "jobs").glob("*.png"))) == 1  # the interrupted run left nothing
+    assert not (tmp_path / "report.html").exists()
+    monkeypatch.undo()
+    result = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
+    assert [r["status"] for r in result.runs] == ["skipped", "done"]
+
+
+def test_ctrl_c_in_the_command_line_exits_130_and_says_how_to_resume(content_path, style_path, tmp_path,
+                                                                      monkeypatch):
+    from gatys.compare import Study as StudyClass
+
+    def interrupted(self, quiet=False, stream=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StudyClass, "run", interrupted)
+    result = CliRunner().invoke(cli, ["compare", str(content_path), str(style_path), "-o", str(tmp_path / "s"),
+                                      "--size", "32"])
+    assert result.exit_code == 130
+    assert "rerun the same command to resume" in result.output

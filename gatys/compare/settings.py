@@ -2,7 +2,8 @@
 
 A study runs every loss × seed under one TransferConfig that differs only in the style
 loss and the seed. Its defaults differ from a single transfer's where a study needs it:
-noise initialisation (so seeds vary the start) and 256 px. Bad values raise GatysError.
+noise initialisation (so seeds vary the start), 256 px, one scale, and every evaluation of
+the budget (tolerance 0: no run stops early, so all spend the same). Bad values raise GatysError.
 """
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ import losses
 
 from ..config import TransferConfig, options
 from ..errors import GatysError
+from .frames import LI2017_LOSSES
 
 DEFAULT_LOSSES = ("gram", "mmd-linear", "mmd-poly", "mmd-gaussian", "moments", "w2", "sliced-wasserstein")
 MATCHES = ("none", "value", "gradient")
 FRAMES = ("gatys", "li2017")
 DEFAULT_SEEDS = 3
 DEFAULT_BUDGET = 300
-STUDY_DEFAULTS = {"init": "noise", "size": 256}  # where a study's defaults differ from a transfer's
+STUDY_DEFAULTS = {"init": "noise", "size": 256, "octaves": 1, "tolerance": 0.0}  # where they differ from a transfer's
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,12 @@ class StudySettings:
             raise GatysError(f"a loss is listed twice in {', '.join(self.losses)}")
         for spec in self.losses:
             try:
-                losses.resolved(spec)
+                name = losses.resolved(spec)[0]
             except ValueError as error:
                 raise GatysError(f"loss {spec!r}: {error}") from None
+            if self.frame == "li2017" and name not in LI2017_LOSSES:
+                raise GatysError(f"the li2017 frame has the reference code's weights for {', '.join(LI2017_LOSSES)} "
+                                 f"only, not {name}")
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise GatysError(f"seeds must be a whole number ≥ 1, got {self.seeds!r}")
         _choice("match", self.match, MATCHES)

@@ -25,7 +25,7 @@ from ..engine import Transfer
 from ..errors import GatysError
 from ..images import load_image, resize, save_image, scaled_size
 from ..jobs import Job, Outcome, Store, run_job
-from . import calibrate, equivalence, frames, identities, scoring
+from . import calibrate, equivalence, frames, identities, report, scoring
 from .progress import StudyProgress, TimeBudget
 from .settings import DEFAULT_BUDGET, DEFAULT_LOSSES, DEFAULT_SEEDS, StudySettings
 
@@ -62,10 +62,14 @@ class StudyResult:
 
 
 class Study:
-    """Runs, scores and reports a study in `directory`; see gatys.compare for the options."""
+    """Runs, scores and reports a study in `directory`; see gatys.compare for the options.
+
+    losses defaults to DEFAULT_LOSSES (gatys frame) or the paper's LI2017_LOSSES (li2017 frame);
+    `iterations` is accepted as a synonym of `budget`; any other keyword is a TransferConfig field.
+    """
 
     def __init__(self, content: str | Path, style: str | Path, directory: str | Path, *,
-                 losses: str | Sequence[str] = DEFAULT_LOSSES, seeds: int = DEFAULT_SEEDS, match: str = "none",
+                 losses: str | Sequence[str] | None = None, seeds: int = DEFAULT_SEEDS, match: str = "none",
                  budget: int | None = None, seconds: float | None = None, frame: str = "gatys",
                  transfer: Transfer | None = None, **transfer_options: Any):
         iterations = transfer_options.pop("iterations", None)  # a synonym of budget
@@ -76,6 +80,8 @@ class Study:
         if budget is not None and iterations is not None and budget != iterations:
             raise GatysError(f"--budget {budget} and --iterations {iterations} disagree: give one")
         budget = budget if budget is not None else iterations if iterations is not None else DEFAULT_BUDGET
+        if losses is None:
+            losses = frames.LI2017_LOSSES if frame == "li2017" else DEFAULT_LOSSES
         self.settings = StudySettings(content, style, directory, losses, seeds, match, budget, seconds, frame,
                                       transfer_options)
         self.transfer = transfer or Transfer(self.settings.config)
@@ -128,8 +134,6 @@ class Study:
     # -- running ----------------------------------------------------------------------------
     def run(self, quiet: bool = False, stream: TextIO | None = None) -> StudyResult:
         """Run (or resume) the study, write its report files, and return what it measured."""
-        from . import report
-
         started = time.perf_counter()
         timings: dict[str, float] = {}
         try:
