@@ -84,7 +84,7 @@ def page_context(result: "StudyResult", grid) -> dict:
         "environment": result.environment, "commands": result.commands,
         "grid": shared.image_data_uri(grid),
         "verdicts": [(p["verdict"], p["sentence"]) for p in result.pairs],
-        "labels": labels, "cross": cross,
+        "labels": labels, "cross": cross, "heat_range": _style_range(cross),
         "weights": weights, "runs": runs, "pairs": pairs, "identities": identities,
         "to_style": [[label, _mean(values), len(values)] for label, values in to_style.items()],
         "distance_definition": result.distances["definition"],
@@ -95,3 +95,9 @@ def page_context(result: "StudyResult", grid) -> dict:
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def _style_range(cross: dict) -> tuple[float | None, float | None]:
+    """(low, high) of the matrix's style columns (all but content), so the content column does not set the scale."""
+    values = [value for row in cross["mean"] for value in row[:-1] if value is not None]
+    return (min(values), max(values)) if values else (None, None)
