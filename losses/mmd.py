@@ -108,8 +108,8 @@ class GaussianMMDLoss(StyleLoss):
     """Gaussian-kernel MMD: 1/N·MMD² with k(x, y) = exp(−‖x − y‖²/(2σ²)), 2σ² = mean ‖s − s'‖² by default.
 
     sigma      "auto": 2σ² = the mean squared distance between style positions (= 2·tr Σ_S,
-               in closed form; Li et al.'s bandwidth, taken from the style alone so it is a
-               constant of the target); "li2017": 2σ² = the mean squared distance over the
+               in closed form; taken from the style alone so it is a constant of the target,
+               which is not Li et al.'s rule); "li2017" (their rule): 2σ² = the mean squared distance over the
                4P pairs the linear-time estimator compares (xx', yy', xy', x'y), the output's
                and the style's, recomputed at every evaluation and held constant in the
                backward pass, as Li et al.'s reference code does (estimator=linear only);
