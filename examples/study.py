@@ -2,9 +2,9 @@
 
 Chelsea in the style of Starry Night: five losses × two seeds, their cross-evaluation
 matrix, and whether each pair of losses gives outputs farther apart than two seeds of one
-loss. Writes the study (report.html, grid.png, CSVs, study.json) to examples/study/.
+loss. Writes the study (report.html, grid.png, CSVs, study.json) to ./study/.
 
-    python examples/study.py [--size 128] [--budget 300] [--frame gatys|li2017] [--out examples/study]
+    python examples/study.py [--size 128] [--budget 300] [--frame gatys|li2017] [--out study]
 """
 from __future__ import annotations
 
@@ -30,16 +30,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content", default=HERE / "images" / "chelsea.png")
     parser.add_argument("--style", default=HERE / "images" / "starry_night.jpg")
-    parser.add_argument("--losses", default="gram,mmd-linear,mmd-gaussian,moments,w2")
+    parser.add_argument("--losses", default=None,
+                        help="default: gram,mmd-linear,mmd-gaussian,moments,w2 (li2017 frame: the paper's five)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--match", default="none")
     parser.add_argument("--frame", default="gatys")
-    parser.add_argument("--out", type=Path, default=HERE / "study")
+    parser.add_argument("--out", type=Path, default=Path("study"))
     args = parser.parse_args()
 
-    result = Study(args.content, args.style, args.out, losses=args.losses, seeds=args.seeds, budget=args.budget,
+    losses = args.losses or (None if args.frame == "li2017" else "gram,mmd-linear,mmd-gaussian,moments,w2")
+    result = Study(args.content, args.style, args.out, losses=losses, seeds=args.seeds, budget=args.budget,
                    size=args.size, match=args.match, frame=args.frame).run()
     print()
     print(table(["loss a", "loss b", "between", "seed-to-seed (max)", "ratio", "p", "verdict"],

@@ -54,8 +54,10 @@ def grid_image(result: "StudyResult", content: torch.Tensor, style: torch.Tensor
                        for label in labels]
              for seed in seeds]
     budget = f"{settings['seconds']:g} s" if settings["seconds"] else f"{settings['budget']} evaluations"
+    optimizer = settings["config"]["optimizer"] + (" (resampled)" if settings["config"]["resample"] else "")
     title = (f"{Path(settings['content']).name} in the style of {Path(settings['style']).name}: "
-             f"{settings['frame']} frame, match {settings['match']}, {budget} per run")
+             f"{settings['frame']} frame, match {settings['match']}, {optimizer}, {budget} per run, "
+             f"{settings['config']['size']} px")
     return shared.labelled_grid(cells, row_labels=[f"seed {seed}" for seed in seeds],
                                 column_labels=["content", "style", *labels], cell=GRID_CELL, title=title)
 
