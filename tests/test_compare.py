@@ -281,3 +281,25 @@ def test_ctrl_c_in_the_command_line_exits_130_and_says_how_to_resume(content_pat
                                       "--size", "32"])
     assert result.exit_code == 130
     assert "rerun the same command to resume" in result.output
+
+
+def test_progress_is_one_bar_on_a_terminal_and_a_line_per_run():
+    import io
+    from types import SimpleNamespace
+
+    from gatys.compare.progress import StudyProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, bar in ((Terminal(), True), (io.StringIO(), False)):
+        progress = StudyProgress(total=2, done=0, stream=stream)
+        callback = progress.run("gram", 0, evaluations=10, seconds=None)
+        for done in range(1, 11):
+            callback(SimpleNamespace(elapsed=0.1 * done, done=done, total=10))
+        progress.finished("gram seed 0: done")
+        progress.close()
+        text = stream.getvalue()
+        assert "[1/2] gram seed 0: done" in text
+        assert ("runs [" in text) is bar  # the bar (runs done, elapsed < remaining) only on a terminal
