@@ -16,6 +16,7 @@ import torch
 
 import gatys
 from gatys.device import device_name, resolve_precision, supported_precisions
+from gatys.memory import meminfo_bytes
 
 FLAGS = ("avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx_ne_convert", "avx512_bf16", "amx_bf16",
          "amx_tile")
@@ -35,14 +36,7 @@ def _cpuinfo() -> dict[str, str]:
 
 
 def _memory_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return meminfo_bytes("MemTotal")
 
 
 def _package_version(name: str) -> str | None:

@@ -32,13 +32,19 @@ def available_bytes(device: torch.device) -> int | None:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as handle:
-                for line in handle:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
+        return meminfo_bytes("MemAvailable")
+    return None
+
+
+def meminfo_bytes(field: str) -> int | None:
+    """A field of Linux's /proc/meminfo (MemTotal, MemAvailable, ...) in bytes; None elsewhere."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return None
 
 
