@@ -9,13 +9,13 @@ A run goes scale by scale: build the scale's objective (gatys/targets.py), initi
 image. Callbacks get a Progress after every evaluation and read scalars only if they
 print them, so the loop itself never waits on the device. Every random choice (noise
 init, sampling losses) comes from the run's seed, or from a loss's own `seed=`.
+`Transfer.run_batch` runs several independent runs this way together, one network pass
+for all at each evaluation (gatys/batch.py); `run` is a batch of one.
 """
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ from PIL import Image
 import losses
 
 from . import colour, optimize
+from .batch import BATCHABLE_OPTIMIZERS, batch_key, evaluate_batch
 from .config import TransferConfig, create_style_loss
 from .cuda_graph import evaluation_for
 from .device import configure, device_name, resolve_device, resolve_precision
@@ -31,30 +32,12 @@ from .errors import GatysError
 from .images import ImageLike, as_image, resize, to_pil
 from .network_cache import NetworkCache
 from .objective import Objective
+from .run_state import Callback, Progress, RunState
 from .targets import objective_at
 from .vgg import VGGFeatures
 
-LOSS_PARTS = ("total", "content", "style", "tv")
+__all__ = ["Callback", "Progress", "Result", "Transfer"]
 LOSS_STREAM = 0x5EED  # the losses' random choices come from seed ^ this, the noise init from the seed itself
-
-
-@dataclass
-class Progress:
-    """What a callback sees after each evaluation. `losses` are device tensors: .item() syncs."""
-
-    scale: int            # 0-based index of the current scale
-    scales: int
-    shape: tuple[int, int]
-    iteration: int        # 1-based evaluations done at this scale
-    iterations: int
-    done: int             # evaluations done over all scales
-    total: int            # evaluations planned over all scales
-    losses: dict[str, torch.Tensor]  # rewritten by the next evaluation under a CUDA graph: read, don't keep
-    image: torch.Tensor   # the image just evaluated (a live view: clone to keep it)
-    elapsed: float
-
-
-Callback = Callable[[Progress], None]
 
 
 @dataclass
@@ -98,27 +81,46 @@ class Transfer:
     def run(self, content: ImageLike, style: ImageLike | Sequence[ImageLike], *, config: TransferConfig | None = None,
             callback: Callback | Sequence[Callback] | None = None, **overrides) -> Result:
         """Stylise content with one or more styles, under `config` (default: this Transfer's) and overrides."""
-        config, device, precision, network = self._setup(config, overrides)
-        original_content, content_image, styles, blend = _inputs(config, content, style)
-        seeded, generator = _seeded_losses(config)
-        style_losses = [loss for loss, _ in seeded]
+        config = config or self.config
+        return self.run_batch([(content, style, config.replace(**overrides) if overrides else config)], [callback])[0]
+
+    def run_batch(self, runs: Sequence[tuple[ImageLike, ImageLike | Sequence[ImageLike], TransferConfig]],
+                  callbacks: Sequence[Callback | Sequence[Callback] | None] | None = None) -> list[Result]:
+        """Independent runs (content, style(s), config) optimised together: one network pass per evaluation.
+
+        Each run keeps its own objective, random choices, optimizer history, budget and
+        convergence, so its result is that of its run alone to rounding (gatys/batch.py). The
+        runs must share `batch.batch_key` and their images one shape at every scale; a
+        ValueError says which does not. Ctrl-C ends every run of the batch, keeping each best image.
+        """
+        if not runs:
+            return []
+        setups = [self._setup(config, {}) for _, _, config in runs]
+        config, device, precision, network = setups[0]
+        keys = {batch_key(setup[0]) for setup in setups}
+        if len(runs) > 1 and (len(keys) != 1 or None in keys):
+            raise ValueError("runs in one batch must share weights, pooling, device, precision, a batchable "
+                             "optimizer and the scale schedule")
+        callbacks = list(callbacks) if callbacks is not None else [None] * len(runs)
+        members = [_Run(setup[0], content, style, device, callback)
+                   for (content, style, _), setup, callback in zip(runs, setups, callbacks)]
         sizes = config.scale_sizes()
-        state = _RunState(device, sum(config.iterations_at(i) for i in range(len(sizes))), _callbacks(callback))
-        x = None
         try:
             for index, size in enumerate(sizes):
-                if index:
-                    _resample(seeded)
-                objective, content_scaled = objective_at(self.cache, size, config, network, precision, content_image,
-                                                         styles, style_losses, blend)
-                x = _initial_image(config, x, content_scaled, styles, objective.image_shape, generator, device)
-                x = _optimise(config, objective, x, index, len(sizes), state, seeded)
+                live = [member for member in members if not member.ended]
+                for member in live:
+                    member.prepare_scale(self.cache, index, size, network, precision)
+                if len({member.objective.image_shape for member in live}) > 1:
+                    raise ValueError("runs in one batch must have content images of one shape at every scale")
+                if live:
+                    _optimise(live, index, len(sizes))
         except KeyboardInterrupt:
-            x = state.stop("interrupted", x)
-        except FloatingPointError as error:
-            x = state.stop("non-finite", x, f"{error}; kept the best image before it")
-        image = x if x is not None else resize(content_image, sizes[0])
-        return self._result(config, network, device, precision, original_content, image, state)
+            for member in members:
+                if not member.ended:
+                    member.x = member.state.stop("interrupted", member.x)
+        return [self._result(member.config, network, device, precision, member.original_content,
+                             member.x if member.x is not None else resize(member.content, sizes[0]), member.state)
+                for member in members]
 
     def objective(self, content: ImageLike, style: ImageLike | Sequence[ImageLike], *, size: int | None = None,
                   config: TransferConfig | None = None, **overrides) -> Objective:
@@ -159,7 +161,7 @@ class Transfer:
         return config, device, precision, self.network(config, device, precision)
 
     def _result(self, config: TransferConfig, network: VGGFeatures, device: torch.device, precision: str,
-                original_content: torch.Tensor, image: torch.Tensor, state: "_RunState") -> Result:
+                original_content: torch.Tensor, image: torch.Tensor, state: RunState) -> Result:
         image = image.detach().float().clamp(0, 1).cpu().contiguous(memory_format=torch.contiguous_format)
         if config.preserve_colors == "luminance":
             image = colour.combine_luminance(image, resize(original_content, shape=tuple(image.shape[-2:])))
@@ -201,130 +203,98 @@ def _resample(seeded: Sequence[tuple[losses.StyleLoss, torch.Generator]]) -> Non
         loss.resample(generator)
 
 
-def _optimise(config: TransferConfig, objective: Objective, x: torch.Tensor, index: int, scales: int,
-              state: "_RunState", seeded: Sequence[tuple[losses.StyleLoss, torch.Generator]]) -> torch.Tensor:
-    """One scale's optimisation from x; returns the best image it saw."""
-    iterations = config.iterations_at(index)
-    state.start_scale(x, iterations)
-    x = x.detach().clone().contiguous().requires_grad_(True)  # optimizers need a flat-viewable x
-    resample = config.resample and config.optimizer == "adam"
-    capturable = not resample and all(loss.capturable for loss, _ in seeded)
-    evaluation = evaluation_for(objective, x, config.cuda_graph, capturable)
+class _Run:
+    """One run of a batch: its inputs, random choices, bookkeeping, and at each scale its objective and x."""
 
-    def evaluate() -> torch.Tensor:
-        if resample and state.evaluations_at_scale:
-            _resample(seeded)
-        total, parts = evaluation()
-        state.record(x, total, parts, index, scales)
-        return total
-
-    converged = state.converged_by(config.tolerance) if config.tolerance else None
-    state.stopped_because = optimize.run(config.optimizer, x, evaluate, iterations, config.learning_rate,
-                                         best=state.best, converged=converged)
-    state.end_scale()
-    best = state.best_image()
-    return (best if best is not None else x).detach()
-
-
-class _RunState:
-    """Loss trace, best image and timing of a run; the only state the evaluation closure touches."""
-
-    def __init__(self, device: torch.device, planned: int, callbacks: list):
+    def __init__(self, config: TransferConfig, content: ImageLike, style: ImageLike | Sequence[ImageLike],
+                 device: torch.device, callback: Callback | Sequence[Callback] | None):
+        self.config = config
         self.device = device
-        self.planned = planned
-        self.callbacks = callbacks
-        self.started = time.perf_counter()
-        self.interrupted = False
-        self.stopped: str | None = None
-        self.stopped_because = "budget"  # why the current scale ended: budget, converged, interrupted, non-finite
-        self._non_finite: torch.Tensor | None = None
-        self._scale_open = False
-        self.trace: list[dict] = []
-        self.done = 0
-        self.best: torch.Tensor | None = None
-        self.best_loss: torch.Tensor | None = None
-        self.evaluations_at_scale = 0
-        self._records: list[torch.Tensor] = []
-        self._scale_started = self.started
-        self._iterations = 0
-        self._scale_seconds: list[float] = []
+        self.original_content, self.content, self.styles, self.blend = _inputs(config, content, style)
+        self.seeded, self.generator = _seeded_losses(config)
+        planned = sum(config.iterations_at(i) for i in range(len(config.scale_sizes())))
+        self.state = RunState(device, planned, _callbacks(callback))
+        self.x: torch.Tensor | None = None
+        self.objective: Objective | None = None
+        self.ended = False  # by a non-finite objective it could not leave: no further scales
+        self.resample = config.resample and config.optimizer == "adam"
 
-    def start_scale(self, x: torch.Tensor, iterations: int) -> None:
-        self.best = x.detach().clone()
-        self.best_loss = torch.full((), float("inf"), device=x.device)
-        self.evaluations_at_scale = 0
-        self._records = []
-        self._iterations = iterations
-        self._scale_started = time.perf_counter()
-        self._non_finite = torch.zeros((), dtype=torch.long, device=x.device)
-        self._scale_open = True
-        self.stopped_because = "interrupted"
-        self.trace.append({"shape": list(x.shape[-2:]), "iterations": iterations,
-                           "losses": {name: [] for name in LOSS_PARTS}})
+    def prepare_scale(self, cache: NetworkCache, index: int, size: int, network: VGGFeatures, precision: str) -> None:
+        """The scale's objective (random choices redrawn after the first) and the x it starts from."""
+        if index:
+            _resample(self.seeded)
+        style_losses = [loss for loss, _ in self.seeded]
+        self.objective, content_scaled = objective_at(cache, size, self.config, network, precision, self.content,
+                                                      self.styles, style_losses, self.blend)
+        self.x = _initial_image(self.config, self.x, content_scaled, self.styles, self.objective.image_shape,
+                                self.generator, self.device)
 
-    def record(self, x: torch.Tensor, total: torch.Tensor, parts: dict, index: int, scales: int) -> None:
-        # Best image without a host sync: select on the device.
-        better = total < self.best_loss
-        torch.where(better, x.detach(), self.best, out=self.best)  # in place: no image-sized temporary
-        self.best_loss = torch.where(better, total, self.best_loss)
-        self._non_finite += ~torch.isfinite(total)  # counted on the device, read once per scale
-        losses = {"total": total, **parts}
-        self._records.append(torch.stack([losses[name].float() for name in LOSS_PARTS]))
-        self.evaluations_at_scale += 1
-        self.done += 1
-        if self.callbacks:
-            progress = Progress(index, scales, tuple(x.shape[-2:]), self.evaluations_at_scale, self._iterations,
-                                self.done, self.planned, losses, x.detach(), time.perf_counter() - self.started)
-            for callback in self.callbacks:
-                callback(progress)
+    def start_scale(self, index: int) -> optimize.Member | None:
+        """x as a fresh leaf, the scale opened in the state; the optimizer's member (None for lbfgsb)."""
+        config, state = self.config, self.state
+        iterations = config.iterations_at(index)
+        state.start_scale(self.x, iterations)
+        self.x = self.x.detach().clone().contiguous().requires_grad_(True)  # optimizers need a flat-viewable x
+        if config.optimizer not in BATCHABLE_OPTIMIZERS:
+            return None
+        converged = state.converged_by(config.tolerance) if config.tolerance else None
+        stepper = optimize.stepper(config.optimizer, self.x, iterations, config.learning_rate, state.best)
+        return optimize.Member(stepper, iterations, has_fallback=True, converged=converged)
 
-    def best_image(self) -> torch.Tensor | None:
-        return self.best if self.evaluations_at_scale else None
+    def before_evaluation(self) -> None:
+        if self.resample and self.state.evaluations_at_scale:
+            _resample(self.seeded)
 
-    def stop(self, reason: str, x: torch.Tensor | None, message: str | None = None) -> torch.Tensor | None:
-        """End the run early (interrupted, or non-finite with a message); the image to keep."""
-        self.stopped_because = reason
-        self.end_scale()
-        self.interrupted = reason == "interrupted"
-        self.stopped = message
-        best = self.best_image()
-        return best if best is not None else x
-
-    def end_scale(self) -> None:
-        """Close the current scale (if one is open): its time, loss trace and non-finite evaluations."""
-        if not self._scale_open:
+    def end_scale(self, stopped: str, error: FloatingPointError | None = None) -> None:
+        """Close the scale; x becomes the best image it saw. A failure ends the run here."""
+        state = self.state
+        if error is not None:
+            self.x = state.stop("non-finite", self.x, f"{error}; kept the best image before it")
+            self.ended = True
             return
-        self._scale_open = False
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        self._scale_seconds.append(time.perf_counter() - self._scale_started)
-        if self._records:
-            values = torch.stack(self._records).cpu().tolist()
-            for column, name in enumerate(LOSS_PARTS):
-                self.trace[-1]["losses"][name] = [row[column] for row in values]
-        self.trace[-1]["non_finite_evaluations"] = int(self._non_finite)
-        self.trace[-1]["stopped_because"] = self.stopped_because
+        state.stopped_because = stopped
+        state.end_scale()
+        best = state.best_image()
+        self.x = (best if best is not None else self.x).detach()
 
-    def converged_by(self, tolerance: float) -> Callable[[], bool]:
-        """A check that the best objective improved by less than `tolerance` (relative) since it last ran."""
-        previous = [float("inf")]
 
-        def converged() -> bool:
-            current = float(self.best_loss)  # a read of the device, every optimize.GUARD_EVERY steps
-            done = math.isfinite(previous[0]) and previous[0] - current <= tolerance * abs(previous[0])
-            previous[0] = current
-            return done
+def _optimise(runs: list[_Run], index: int, scales: int) -> None:
+    """One scale's optimisation of every run from its x, together; each ends at its best image."""
+    members = [run.start_scale(index) for run in runs]
+    if len(runs) == 1:
+        (run,) = runs
+        capturable = not run.resample and all(loss.capturable for loss, _ in run.seeded)
+        evaluations = [evaluation_for(run.objective, run.x, run.config.cuda_graph, capturable)]
+    else:
+        evaluations = None
+    owner = {id(member): run for member, run in zip(members, runs)}
 
-        return converged
+    def evaluate(active: list) -> list[torch.Tensor]:
+        chosen = [owner[id(member)] for member in active]
+        for run in chosen:
+            run.before_evaluation()
+        if evaluations is not None:
+            results = [evaluations[0]()]
+        else:
+            results = evaluate_batch([run.objective for run in chosen], [run.x for run in chosen])
+        for run, (total, parts) in zip(chosen, results):
+            run.state.record(run.x, total, parts, index, scales)
+        return [total for total, _ in results]
 
-    def timings(self) -> dict:
-        evaluations = [len(scale["losses"]["total"]) for scale in self.trace]
-        return {
-            "total_seconds": time.perf_counter() - self.started,
-            "scale_seconds": self._scale_seconds,
-            "evaluations": evaluations,
-            "seconds_per_evaluation": [s / n if n else None for s, n in zip(self._scale_seconds, evaluations)],
-        }
+    if members[0] is None:  # lbfgsb: scipy drives its own loop, one run at a time
+        (run,) = runs
+        stopped = optimize.run(run.config.optimizer, run.x, lambda: evaluate([None])[0],
+                               run.config.iterations_at(index))
+        run.end_scale(stopped)
+        return
+    try:
+        optimize.run_together(members, evaluate)
+    except KeyboardInterrupt:
+        for run in runs:
+            run.x = run.x.detach()
+        raise
+    for run, member in zip(runs, members):
+        run.end_scale(member.stopped, member.error)
 
 
 def _inputs(config: TransferConfig, content: ImageLike, style: ImageLike | Sequence[ImageLike]):

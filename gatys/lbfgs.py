@@ -76,11 +76,15 @@ class LBFGS:
         """The ring of pairs by slot: s_j in row 2j, y_j in row 2j + 1 (used or not)."""
         return self.rows[FIRST_PAIR : FIRST_PAIR + 2 * (self.history + 1)]
 
-    @torch.no_grad()
     def step(self, evaluate: Callable[[], torch.Tensor]) -> torch.Tensor:
         """One evaluation and one move; returns the loss at the evaluated point (a device tensor)."""
         with torch.enable_grad():
             loss = evaluate()
+        return self.move(loss)
+
+    @torch.no_grad()
+    def move(self, loss: torch.Tensor) -> torch.Tensor:
+        """The move after an evaluation made elsewhere (x.grad filled at x): a batch steps each image's own."""
         grad = self.x.grad.reshape(-1)
         rows = self.rows
         torch.mul(self.direction, self.step_size, out=rows[S])  # the last move

@@ -84,7 +84,10 @@ class Objective(nn.Module):
         self.layers = sorted({*self.style_layers, *([content_layer] if content_weight else [])})
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        feats = self.features(x, self.layers)
+        return self.from_features(x, self.features(x, self.layers))
+
+    def from_features(self, x: torch.Tensor, feats: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """The objective of x from its features at self.layers (computed elsewhere: a batch's share)."""
         zero = x.new_zeros(())
         content = zero
         if self.content_weight:

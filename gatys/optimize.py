@@ -10,10 +10,14 @@ the loss (detached). A non-finite loss under L-BFGS restores the best image so f
 restarts the optimizer's memory instead of spreading NaNs (the NaN guard); it is done on
 the device, and the loop reads the device only every GUARD_EVERY steps to stop a run
 whose objective stays non-finite.
+
+`run_together` steps several images at once, each with its own optimizer, budget and
+convergence, from one evaluation of them all (a batch through the network: gatys/batch.py).
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,65 +39,99 @@ def run(name: str, x: torch.Tensor, evaluate: Evaluate, iterations: int, learnin
     Returns why it stopped: "budget" (the iterations ran out) or "converged" (`converged()`,
     asked every GUARD_EVERY steps by L-BFGS and Adam, said so).
     """
-    lr = learning_rate if learning_rate is not None else DEFAULT_LEARNING_RATE[name]
     if iterations <= 0:
         return "budget"
-    if name == "lbfgs":
-        return _lbfgs(x, evaluate, iterations, lr, best, converged)
-    if name == "adam":
-        return _adam(x, evaluate, iterations, lr, best, converged)
     if name == "lbfgsb":
         _lbfgsb(x, evaluate, iterations)
         return "budget"
-    raise ValueError(f"unknown optimizer {name!r}")
+    member = Member(stepper(name, x, iterations, learning_rate, best), iterations, best is not None, converged)
+    run_together([member], lambda active: [evaluate()])
+    if member.error is not None:
+        raise member.error
+    return member.stopped
 
 
-def _lbfgs(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None,
-           converged: Converged | None) -> str:
-    history = min(LBFGS_HISTORY, iterations)  # a short run never stores more pairs than it has steps
-    optimizer = LBFGS(x, lr, history, fallback=best)
-    for done in range(1, iterations + 1):
-        optimizer.step(evaluate)
-        if done % GUARD_EVERY == 0 or done == iterations:
-            _stop_if_stuck(optimizer.worst, best)
-            if done < iterations and _done(done, converged):
-                return "converged"
-    return "budget"
+def stepper(name: str, x: torch.Tensor, iterations: int, learning_rate: float | None = None,
+            best: torch.Tensor | None = None) -> "LBFGS | AdamStepper":
+    """The optimizer that moves x after each evaluation: move(loss) reads x.grad; `worst` counts failures."""
+    lr = learning_rate if learning_rate is not None else DEFAULT_LEARNING_RATE.get(name)
+    if name == "lbfgs":
+        history = min(LBFGS_HISTORY, iterations)  # a short run never stores more pairs than it has steps
+        return LBFGS(x, lr, history, fallback=best)
+    if name == "adam":
+        return AdamStepper(x, lr, best)
+    raise ValueError(f"optimizer {name!r} cannot be stepped one evaluation at a time")
 
 
-def _done(steps: int, converged: Converged | None) -> bool:
-    return converged is not None and steps % GUARD_EVERY == 0 and converged()
+@dataclass
+class Member:
+    """One image optimised in a loop that may step several: its optimizer, budget and how it ended."""
+
+    optimizer: "LBFGS | AdamStepper"
+    iterations: int
+    has_fallback: bool = False           # a best image to go back to: one failure in a row is survived
+    converged: Converged | None = None
+    done: int = 0
+    stopped: str | None = None           # budget, converged or non-finite, once it left the loop
+    error: FloatingPointError | None = None
 
 
-def _stop_if_stuck(worst: torch.Tensor, best: torch.Tensor | None) -> None:
-    """Raise once non-finite evaluations come two in a row: restoring the best image did not help."""
-    allowed = 0 if best is None else 1  # with a best image, one failure in a row is restored
-    if int(worst) > allowed:  # the loop's only read of the device
-        raise FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
+def run_together(members: Sequence[Member], evaluate: Callable[[list[Member]], list[torch.Tensor]]) -> None:
+    """Step every member until each has spent its budget, converged or failed.
+
+    `evaluate(active)` evaluates the objective at each active member's x (filling its grad)
+    and returns their losses; each member's optimizer then makes its own move, so a member's
+    iterates are those of its run alone. A member leaves at its own budget, its own
+    convergence (asked every GUARD_EVERY of its steps) or its own unrecoverable failure.
+    """
+    active = list(members)
+    while active:
+        with torch.enable_grad():
+            losses = evaluate(active)
+        for member, loss in zip(active, losses):
+            member.optimizer.move(loss)
+            member.done += 1
+        active = [member for member in active if not _leaves(member)]
 
 
-def _adam(x: torch.Tensor, evaluate: Evaluate, iterations: int, lr: float, best: torch.Tensor | None,
-          converged: Converged | None) -> str:
+def _leaves(member: Member) -> bool:
+    """Whether the member's run at this scale ends after its latest step (and why, in member.stopped)."""
+    done = member.done
+    if done % GUARD_EVERY and done < member.iterations:
+        return False
+    allowed = 1 if member.has_fallback else 0  # with a best image, one failure in a row is restored
+    if int(member.optimizer.worst) > allowed:  # the loop's only read of the device
+        member.stopped = "non-finite"
+        member.error = FloatingPointError("the objective is not finite; lower the learning rate or the loss weights")
+    elif done >= member.iterations:
+        member.stopped = "budget"
+    elif done % GUARD_EVERY == 0 and member.converged is not None and member.converged():
+        member.stopped = "converged"
+    return member.stopped is not None
+
+
+class AdamStepper:
     """Adam, the iterate clamped to [0, 1]; a non-finite evaluation is a zero gradient and x goes back to best."""
-    optimizer = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
-    failures = torch.zeros((), dtype=torch.long, device=x.device)
-    worst = torch.zeros_like(failures)
-    for done in range(1, iterations + 1):
-        loss = evaluate()
+
+    def __init__(self, x: torch.Tensor, lr: float, best: torch.Tensor | None = None):
+        self.x = x
+        self.best = best
+        self.optimizer = torch.optim.Adam([x], lr=lr, betas=(0.9, 0.99))
+        self.failures = torch.zeros((), dtype=torch.long, device=x.device)
+        self.worst = torch.zeros_like(self.failures)
+
+    def move(self, loss: torch.Tensor) -> torch.Tensor:
+        x = self.x
         finite = torch.isfinite(loss) & torch.isfinite(x.grad).all()
         x.grad = torch.where(finite, x.grad, torch.zeros((), dtype=x.dtype, device=x.device))
-        optimizer.step()
+        self.optimizer.step()
         with torch.no_grad():
-            if best is not None:
-                torch.where(finite, x, best, out=x)
+            if self.best is not None:
+                torch.where(finite, x, self.best, out=x)
             x.clamp_(0, 1)
-        failures.add_(1).mul_(~finite)
-        torch.maximum(worst, failures, out=worst)
-        if done % GUARD_EVERY == 0 or done == iterations:
-            _stop_if_stuck(worst, best)
-            if done < iterations and _done(done, converged):
-                return "converged"
-    return "budget"
+        self.failures.add_(1).mul_(~finite)
+        torch.maximum(self.worst, self.failures, out=self.worst)
+        return loss
 
 
 class _Done(Exception):
