@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import torch
+from PIL import Image
 
 import losses
 
 from . import manifest
+from .batch import batch_key, chunks
 from .config import INITS, TransferConfig, create_style_loss, options
 from .device import resolve_device
 from .engine import Callback, Result, Transfer
@@ -170,30 +172,85 @@ def run_job(transfer: Transfer, job: Job, callbacks: Callback | Sequence[Callbac
     `record_errors`. Ctrl-C during the optimisation ends it early: the best image so far is
     written with a manifest marked interrupted when `keep_interrupted`, and nothing otherwise.
     """
+    return run_jobs(transfer, [job], [callbacks], write_manifest=write_manifest, keep_interrupted=keep_interrupted,
+                    record_errors=record_errors)[0]
+
+
+def run_jobs(transfer: Transfer, jobs: Sequence[Job], callbacks: Sequence[Callback | Sequence[Callback] | None]
+             | None = None, *, write_manifest: bool = True, keep_interrupted: bool = True,
+             record_errors: bool = True) -> list[Outcome]:
+    """Run jobs as one batch (Transfer.run_batch: one network pass for all), as run_job runs one.
+
+    Each job is checked and loaded on its own, and one that fails its checks fails alone; the
+    others run together, so they must be able to share a batch (`batch.batch_key`, contents
+    of one shape: `batchable` groups them). A fault of the batch run fails every job in it.
+    """
     started = time.perf_counter()
+    callbacks = list(callbacks) if callbacks is not None else [None] * len(jobs)
+    outcomes: dict[int, Outcome] = {}
+    ready = []
+    for index, job in enumerate(jobs):
+        try:
+            if job.output is None:
+                raise GatysError("the job has no output path")
+            output = check_output_path(job.output, job.inputs)
+            content = load_image(job.content)
+            styles = [load_image(path) for path in job.styles]
+            check_fits(job, content, styles, batch=len(jobs))
+            ready.append((index, job, output, content, styles, job.id))
+        except Exception as error:
+            outcomes[index] = _failed(job, error, record_errors, started)
     try:
-        if job.output is None:
-            raise GatysError("the job has no output path")
-        output = check_output_path(job.output, job.inputs)
-        content = load_image(job.content)
-        styles = [load_image(path) for path in job.styles]
-        check_fits(job, content, styles)
-        job_id = job.id
-        result = _run(transfer, job, content, styles, callbacks)
-        if keep_interrupted or not result.interrupted:
-            _write_result(job, job_id, output, result, write_manifest)
+        results = _run(transfer, [(job, content, styles) for _, job, _, content, styles, _ in ready],
+                       [callbacks[index] for index, *_ in ready]) if ready else []
     except Exception as error:
-        if record_errors and job.output is not None:
-            _write_error_record(job, error)
-        return Outcome(job, "failed", error=_one_line(error), exception=error,
-                       seconds=time.perf_counter() - started)
-    status = "interrupted" if result.interrupted else "done"
-    return Outcome(job, status, result, seconds=time.perf_counter() - started)
+        results = [error] * len(ready)
+    for (index, job, output, _, _, job_id), result in zip(ready, results):
+        try:
+            if isinstance(result, Exception):
+                raise result
+            if keep_interrupted or not result.interrupted:
+                _write_result(job, job_id, output, result, write_manifest)
+        except Exception as error:
+            outcomes[index] = _failed(job, error, record_errors, started)
+            continue
+        status = "interrupted" if result.interrupted else "done"
+        outcomes[index] = Outcome(job, status, result, seconds=time.perf_counter() - started)
+    return [outcomes[index] for index in range(len(jobs))]
 
 
-def check_fits(job: Job, content: torch.Tensor, styles: Sequence[torch.Tensor]) -> None:
+def _failed(job: Job, error: Exception, record_errors: bool, started: float) -> Outcome:
+    if record_errors and job.output is not None:
+        _write_error_record(job, error)
+    return Outcome(job, "failed", error=_one_line(error), exception=error, seconds=time.perf_counter() - started)
+
+
+def batchable(jobs: Sequence[Job], size: int) -> list[list[Job]]:
+    """Jobs in batches of at most `size` that can run together: one batch key and one content shape.
+
+    Jobs keep their order within a group; a job that cannot be batched is a batch of its own.
+    """
+    groups: dict[Any, list[Job]] = {}
+    for position, job in enumerate(jobs):
+        key = batch_key(job.config)
+        if key is not None and size > 1:
+            key = (key, _image_size(job.content))
+        groups.setdefault(key if key is not None and size > 1 else ("alone", position), []).append(job)
+    return [chunk for group in groups.values() for chunk in chunks(group, size)]
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """An image's (width, height) from its header, or None when it cannot be read (run_jobs says why)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def check_fits(job: Job, content: torch.Tensor, styles: Sequence[torch.Tensor], batch: int = 1) -> None:
     """Refuse, naming the file, an image VGG cannot pool through the run's layers, and a size
-    whose estimated memory is over what the device has free."""
+    whose estimated memory (times `batch` images in one pass) is over what the device has free."""
     config = job.config
     content_layer, style_layers = needed_layers(config, [create_style_loss(spec) for spec in config.style_losses])
     first = config.scale_sizes()[0]
@@ -209,28 +266,32 @@ def check_fits(job: Job, content: torch.Tensor, styles: Sequence[torch.Tensor]) 
             at_scale = "" if min(height, width) < smallest else f", {scaled_width}×{scaled_height} at {longest} px"
             raise GatysError(f"image {path} is {width}×{height} px{at_scale}: too small for layer {deepest}, "
                              f"which needs each side to be at least {smallest} px")
-    _check_memory(config, content, content_layer, style_layers)
+    _check_memory(config, content, content_layer, style_layers, batch)
 
 
-def _check_memory(config: TransferConfig, content: torch.Tensor, content_layer: str, style_layers: set) -> None:
+def _check_memory(config: TransferConfig, content: torch.Tensor, content_layer: str, style_layers: set,
+                  batch: int = 1) -> None:
     device = resolve_device(config.device)
     height, width = scaled_size(*content.shape[-2:], max(config.scale_sizes()))
     deepest = max([content_layer, *style_layers], key=TORCHVISION_INDEX.__getitem__)
-    needed, free = estimate_bytes(height, width, deepest), available_bytes(device)
+    needed, free = batch * estimate_bytes(height, width, deepest), available_bytes(device)
     if free is not None and needed > free:
-        raise GatysError(f"a {width}×{height} px transfer needs about {gib(needed)} (estimated) and {device} has "
-                         f"{gib(free)} free; use a smaller --size, or --scales ending lower")
+        what = f"a batch of {batch} {width}×{height} px transfers" if batch > 1 else f"a {width}×{height} px transfer"
+        smaller = ", or a smaller --batch" if batch > 1 else ""
+        raise GatysError(f"{what} needs about {gib(needed)} (estimated) and {device} has "
+                         f"{gib(free)} free; use a smaller --size, or --scales ending lower{smaller}")
 
 
-def _run(transfer: Transfer, job: Job, content: torch.Tensor, styles: Sequence[torch.Tensor],
-         callbacks: Callback | Sequence[Callback] | None) -> Result:
-    """transfer.run, with running out of GPU memory as a message that says what to try."""
+def _run(transfer: Transfer, runs: Sequence[tuple[Job, torch.Tensor, Sequence[torch.Tensor]]],
+         callbacks: Sequence[Callback | Sequence[Callback] | None]) -> list[Result]:
+    """transfer.run_batch, with running out of GPU memory as a message that says what to try."""
     try:
-        return transfer.run(content, styles, config=job.config, callback=callbacks)
+        return transfer.run_batch([(content, list(styles), job.config) for job, content, styles in runs], callbacks)
     except torch.cuda.OutOfMemoryError as error:
-        sizes = job.config.scale_sizes()
+        sizes = runs[0][0].config.scale_sizes()
         smaller = ",".join(str(max(16, size // 2)) for size in sizes)
-        raise GatysError(f"out of GPU memory in a transfer at {max(sizes)} px ({str(error).splitlines()[0][:120]}); "
+        batch = f" (a batch of {len(runs)}: try a smaller --batch)" if len(runs) > 1 else ""
+        raise GatysError(f"out of GPU memory in a transfer at {max(sizes)} px{batch} ({str(error).splitlines()[0][:120]}); "
                          f"try --scales {smaller}, --precision bf16, or another device with --device") from error
 
 
@@ -336,13 +397,31 @@ class Store:
     def run(self, transfer: Transfer, job: Job, callbacks: Callback | Sequence[Callback] | None = None, *,
             retry_failed: bool = True) -> Outcome:
         """Run a job into the store unless it is done (or failed, without retry_failed): resumable."""
-        placed = self.place(job)
-        status = self.status(placed)
-        if status == "done" or (status == "failed" and not retry_failed):
-            error = (self.error(placed.id) or {}).get("error") if status == "failed" else None
-            return Outcome(placed, "skipped", error=error)
-        self.jobs.mkdir(parents=True, exist_ok=True)
-        return run_job(transfer, placed, callbacks, keep_interrupted=False)
+        return self.run_batch(transfer, [job], [callbacks], retry_failed=retry_failed)[0]
+
+    def run_batch(self, transfer: Transfer, jobs: Sequence[Job],
+                  callbacks: Sequence[Callback | Sequence[Callback] | None] | None = None, *,
+                  retry_failed: bool = True) -> list[Outcome]:
+        """Run jobs that can share a batch (`batchable`) into the store together; finished ones are skipped."""
+        callbacks = list(callbacks) if callbacks is not None else [None] * len(jobs)
+        outcomes: list[Outcome | None] = []
+        pending = []
+        for job, callback in zip(jobs, callbacks):
+            placed = self.place(job)
+            status = self.status(placed)
+            if status == "done" or (status == "failed" and not retry_failed):
+                error = (self.error(placed.id) or {}).get("error") if status == "failed" else None
+                outcomes.append(Outcome(placed, "skipped", error=error))
+            else:
+                outcomes.append(None)
+                pending.append((len(outcomes) - 1, placed, callback))
+        if pending:
+            self.jobs.mkdir(parents=True, exist_ok=True)
+            ran = run_jobs(transfer, [placed for _, placed, _ in pending], [callback for *_, callback in pending],
+                           keep_interrupted=False)
+            for (index, _, _), outcome in zip(pending, ran):
+                outcomes[index] = outcome
+        return outcomes
 
 
 def _read_json(path: Path) -> dict | None:

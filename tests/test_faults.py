@@ -244,7 +244,7 @@ def test_cuda_out_of_memory_names_the_size_and_what_to_try(capsys, folder, monke
     def out_of_memory(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr("gatys.engine.Transfer.run", out_of_memory)
+    monkeypatch.setattr("gatys.engine.Transfer.run_batch", out_of_memory)
     before = sorted(path.name for path in folder.iterdir())
     status, lines = _transfer(capsys, folder / "content.png", folder / "style.png", "-o", folder / "out.png", *TINY)
     assert status == 2 and len(lines) == 1, lines

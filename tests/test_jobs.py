@@ -124,7 +124,7 @@ def test_a_fault_during_the_run_is_an_outcome_not_an_exception(transfer, content
     def broken(*args, **kwargs):
         raise RuntimeError("the device fell over")
 
-    monkeypatch.setattr(transfer, "run", broken)
+    monkeypatch.setattr(transfer, "run_batch", broken)
     store = Store(tmp_path)
     outcome = store.run(transfer, Job(content_path, [style_path], TINY))
     assert outcome.status == "failed" and outcome.error == "RuntimeError: the device fell over"
