@@ -20,7 +20,7 @@ import losses
 
 from . import __version__
 from .callbacks import ProgressReporter, Snapshots
-from .config import Option, TransferConfig, load_toml, options, settings_from
+from .config import Option, load_toml, options, settings_from
 from .device import device_name, resolve_device, resolve_precision
 from .engine import Transfer
 from .errors import GatysError
@@ -192,9 +192,12 @@ def info(device):
 @click.option("--address", help="Ray cluster to join, HOST:6379.  [default: RAY_ADDRESS, else a cluster started "
                                 "here with `ray start`, else a Ray of its own]")
 @click.option("--retry-failed", is_flag=True, help="Rerun the jobs that failed before.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Jobs of one size and settings optimised together, one network pass for all (the same "
+                   "pictures to rounding; pays on a GPU, not on a CPU).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (jobs done, left, time estimate) and run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def gallery(spec, directory, backend, workers, address, retry_failed, dry_run, quiet):
+def gallery(spec, directory, backend, workers, address, retry_failed, batch, dry_run, quiet):
     """Run every transfer of a gallery SPEC.toml into a folder (resumable), then write its contact sheets and index."""
     from .gallery import Gallery
 
@@ -203,7 +206,7 @@ def gallery(spec, directory, backend, workers, address, retry_failed, dry_run, q
         click.echo(planned.plan(directory).describe(retry_failed, workers))
         return
     summary = planned.run(directory, backend=backend, workers=workers, address=address, retry_failed=retry_failed,
-                          progress=not quiet)
+                          progress=not quiet, batch=batch)
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     if not summary.complete:
@@ -224,10 +227,12 @@ def gallery(spec, directory, backend, workers, address, retry_failed, dry_run, q
 @click.option("--seconds", type=float, help="Wall-clock seconds per run instead of an evaluation budget.")
 @click.option("--frame", type=click.Choice(("gatys", "li2017")),
               help="gatys: this engine's objective; li2017: Li et al.'s reference code's.  [default: gatys]")
+@click.option("--batch", type=click.IntRange(min=1), help="Runs optimised together, one network pass for all (same "
+              "results to rounding; pays on a GPU, not on a CPU).  [default: 1]")
 @config_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
-def compare(ctx, content, style, output, loss_list, seeds, match, budget, seconds, frame, quiet, **values):
+def compare(ctx, content, style, output, loss_list, seeds, match, budget, seconds, frame, batch, quiet, **values):
     """Compare style losses on CONTENT and STYLE: runs, cross-scores, equivalence verdicts, report.
 
     Every loss × seed runs as a job in OUTPUT/jobs (rerun to resume). Transfer options are those of
@@ -237,7 +242,8 @@ def compare(ctx, content, style, output, loss_list, seeds, match, budget, second
     from .compare import Study
 
     study = {name: value for name, value in
-             dict(losses=loss_list, seeds=seeds, match=match, budget=budget, seconds=seconds, frame=frame).items()
+             dict(losses=loss_list, seeds=seeds, match=match, budget=budget, seconds=seconds, frame=frame,
+                  batch=batch).items()
              if value is not None}
     try:
         result = Study(content, style, output, **study, **given_flags(ctx, values)).run(quiet=quiet)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -303,3 +304,61 @@ def test_progress_is_one_bar_on_a_terminal_and_a_line_per_run():
         text = stream.getvalue()
         assert "[1/2] gram seed 0: done" in text
         assert ("runs [" in text) is bar  # the bar (runs done, elapsed < remaining) only on a terminal
+
+
+def test_a_batched_study_gives_the_numbers_of_one_run_at_a_time(study, inputs, transfer, tmp_path):
+    """--batch 3: the same jobs, images and matrix, to the rounding of a batched convolution."""
+    directory, first = study
+    batched = Study(*inputs, tmp_path / "batched", transfer=transfer, batch=3, **TINY).run(quiet=True)
+    assert [r["job"] for r in batched.runs] == [r["job"] for r in first.runs]
+    assert {r["status"] for r in batched.runs} == {"done"} and batched.environment["batch"] == 3
+    for mine, theirs in zip(batched.runs, first.runs):
+        torch.testing.assert_close(torch.tensor(mine["trace"][0]["losses"]["total"]),
+                                   torch.tensor(theirs["trace"][0]["losses"]["total"]), rtol=1e-4, atol=1e-6)
+        image = torch.from_numpy(np.asarray(Image.open(tmp_path / "batched" / mine["image"]), dtype=np.int16))
+        reference = torch.from_numpy(np.asarray(Image.open(directory / theirs["image"]), dtype=np.int16))
+        assert (image - reference).abs().max() <= 1  # 8-bit pixels: at most one level apart
+    torch.testing.assert_close(torch.tensor(batched.cross["mean"]), torch.tensor(first.cross["mean"]),
+                               rtol=1e-3, atol=1e-5)
+
+
+def test_a_run_that_fails_inside_a_study_is_reported_and_retried_on_rerun(content_path, style_path, transfer,
+                                                                          tmp_path, monkeypatch):
+    """One loss's runs fault: the study still scores and reports the others, says which failed and
+    why, and a rerun retries only the failed ones."""
+    from gatys.engine import Transfer
+
+    run_batch = Transfer.run_batch
+
+    def broken(self, runs, callbacks=None):
+        if any("moments" in config.style_losses[0] for _, _, config in runs):
+            raise RuntimeError("the <moments> fell over")
+        return run_batch(self, runs, callbacks)
+
+    monkeypatch.setattr(Transfer, "run_batch", broken)
+    options = dict(losses="gram,mmd-linear,moments", seeds=2, budget=6, size=32, precision="fp32", device="cpu",
+                   transfer=transfer)
+    result = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
+    statuses = {(r["loss"], r["seed"]): r["status"] for r in result.runs}
+    assert [status for (loss, _), status in statuses.items() if loss == "moments"] == ["failed", "failed"]
+    assert {status for (loss, _), status in statuses.items() if loss != "moments"} == {"done"}
+    failed = [r for r in result.runs if r["status"] == "failed"]
+    assert all(r["error"] == "RuntimeError: the <moments> fell over" and r["image"] is None for r in failed)
+    assert {(p["a"], p["b"]): p["verdict"] == "untested" for p in result.pairs} == {
+        ("gram", "mmd-linear"): False, ("gram", "moments"): True, ("mmd-linear", "moments"): True}
+    html = (tmp_path / "report.html").read_text()
+    assert "the &lt;moments&gt; fell over" in html and "the <moments>" not in html
+    json.loads((tmp_path / "study.json").read_text())
+
+    monkeypatch.undo()
+    again = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
+    assert {(r["loss"], r["status"]) for r in again.runs} == {("gram", "skipped"), ("mmd-linear", "skipped"),
+                                                               ("moments", "done")}
+    assert "untested" not in {p["verdict"] for p in again.pairs}
+
+
+def test_batch_with_a_clock_budget_exits_2(content_path, style_path, tmp_path):
+    result = CliRunner().invoke(cli, ["compare", str(content_path), str(style_path), "-o", str(tmp_path / "x"),
+                                      "--size", "32", "--seconds", "5", "--batch", "2"])
+    assert result.exit_code == 2 and "--seconds" in result.output
+    assert not (tmp_path / "x" / "jobs").exists()

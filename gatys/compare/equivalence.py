@@ -126,7 +126,7 @@ def compare_pair(distances: np.ndarray, a: list[int], b: list[int]) -> dict:
     test = permutation_test(distances[np.ix_(order, order)], len(a))
     between_mean = float(np.mean(between)) if between else None
     within_mean = float(np.mean(within)) if within else None
-    ratio = between_mean / within_mean if within_mean else None
+    ratio = between_mean / within_mean if within_mean and between_mean is not None else None
     return {"between": between, "within_a": within_a, "within_b": within_b,
             "between_mean": between_mean, "between_min": min(between, default=None),
             "within_mean": within_mean, "within_max": max(within, default=None), "ratio": ratio,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from tqdm import tqdm
 
-from ..engine import Progress
+from ..engine import Callback, Progress
 
 
 class BudgetSpent(KeyboardInterrupt):
@@ -52,18 +52,25 @@ class StudyProgress:
                         bar_format="{desc}{percentage:3.0f}%|{bar}| {n:.1f}/{total} runs [{elapsed}<{remaining}]",
                         dynamic_ncols=True, leave=True)
 
-    def run(self, label: str, seed: int, evaluations: int | None, seconds: float | None):
+    def run(self, label: str, seed: int, evaluations: int | None, seconds: float | None) -> Callback:
         """The callback of one run: moves the bar by the run's share done (evaluations or seconds)."""
-        self.bar.set_description_str(f"{label} seed {seed} ")
-        base = self.done
+        return self.runs([(label, seed)], evaluations, seconds)[0]
 
-        def callback(progress: Progress) -> None:
-            share = progress.elapsed / seconds if seconds else progress.done / max(1, evaluations or progress.total)
-            self.bar.n = base + min(share, 1.0)
-            if progress.done % 10 == 0:
-                self.bar.refresh()
+    def runs(self, runs: Sequence[tuple[str, int]], evaluations: int | None, seconds: float | None) -> list[Callback]:
+        """The callbacks of (label, seed) runs optimised together: the bar moves by the sum of their shares."""
+        self.bar.set_description_str(", ".join(f"{label} seed {seed}" for label, seed in runs) + " ")
+        base, shares = self.done, [0.0] * len(runs)
 
-        return callback
+        def callback_of(index: int) -> Callback:
+            def callback(progress: Progress) -> None:
+                share = progress.elapsed / seconds if seconds else progress.done / max(1, evaluations or progress.total)
+                shares[index] = min(share, 1.0)
+                self.bar.n = base + sum(shares)
+                if progress.done % 10 == 0:
+                    self.bar.refresh()
+            return callback
+
+        return [callback_of(index) for index in range(len(runs))]
 
     def finished(self, line: str, ran: bool = True) -> None:
         """A run ended (ran: it ran here, so it counts towards the ETA): print its line."""

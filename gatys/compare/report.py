@@ -88,6 +88,7 @@ def page_context(result: "StudyResult", grid) -> dict:
         "verdicts": [(p["verdict"], p["sentence"]) for p in result.pairs],
         "labels": labels, "cross": cross, "heat_range": _style_range(cross),
         "weights": weights, "runs": runs, "pairs": pairs, "identities": identities,
+        "failures": [[r["loss"], r["seed"], r["error"]] for r in result.runs if r["status"] == "failed"],
         "to_style": [[label, _mean(values), len(values)] for label, values in to_style.items()],
         "distance_definition": result.distances["definition"],
         "timings": [[name.replace("_", " "), value] for name, value in result.timings.items()],

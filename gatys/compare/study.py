@@ -24,7 +24,7 @@ from ..device import resolve_device
 from ..engine import Transfer
 from ..errors import GatysError
 from ..images import load_image, resize, save_image, scaled_size
-from ..jobs import Job, Outcome, Store, run_job
+from ..jobs import Job, Outcome, Store, batchable, run_job
 from . import calibrate, equivalence, frames, identities, report, scoring
 from .progress import StudyProgress, TimeBudget
 from .settings import DEFAULT_BUDGET, DEFAULT_LOSSES, DEFAULT_SEEDS, StudySettings
@@ -71,7 +71,7 @@ class Study:
     def __init__(self, content: str | Path, style: str | Path, directory: str | Path, *,
                  losses: str | Sequence[str] | None = None, seeds: int = DEFAULT_SEEDS, match: str = "none",
                  budget: int | None = None, seconds: float | None = None, frame: str = "gatys",
-                 transfer: Transfer | None = None, **transfer_options: Any):
+                 batch: int = 1, transfer: Transfer | None = None, **transfer_options: Any):
         iterations = transfer_options.pop("iterations", None)  # a synonym of budget
         if isinstance(iterations, (list, tuple)):
             if len(iterations) != 1:
@@ -84,9 +84,14 @@ class Study:
             losses = frames.LI2017_LOSSES if frame == "li2017" else DEFAULT_LOSSES
         self.settings = StudySettings(content, style, directory, losses, seeds, match, budget, seconds, frame,
                                       transfer_options)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise GatysError(f"batch must be a whole number >= 1, got {batch!r}")
+        clock = self.settings.seconds
+        if batch > 1 and clock is not None:
+            raise GatysError("--batch runs several runs to one evaluation budget; a --seconds study runs one at a time")
+        self.batch = batch
         self.transfer = transfer or Transfer(self.settings.config)
         self.directory = self.settings.directory
-        clock = self.settings.seconds
         # Pixels of a clock-budget run depend on the machine, not the settings: keep them apart by budget.
         self.store = Store(self.directory if clock is None else self.directory / "clock" / f"{clock:g}s")
 
@@ -175,31 +180,40 @@ class Study:
         progress = StudyProgress(len(runs), len(done), quiet, stream)
         if done:
             progress.note(f"resuming: {len(done)} of {len(runs)} runs already finished in {self.store.jobs}")
-        records = []
+        records = {(run.label, run.seed): self._record(run, "skipped") for run in done}
+        owner = {id(run.job): run for run in runs if run not in done}
         try:
-            for run in runs:
-                if run in done:
-                    records.append(self._record(run, "skipped"))
-                    continue
-                outcome = self._run_one(run, progress)
-                record = self._record(run, outcome.status if outcome.status != "interrupted" else "done",
-                                      outcome.error)
-                records.append(record)
-                progress.finished(_line(record))
+            for group in batchable([run.job for run in runs if run not in done], self.batch):
+                batch = [owner[id(job)] for job in group]
+                for run, outcome in zip(batch, self._run_batch(batch, progress)):
+                    record = self._record(run, outcome.status if outcome.status != "interrupted" else "done",
+                                          outcome.error)
+                    records[run.label, run.seed] = record
+                    progress.finished(_line(record))
         finally:
             progress.close()
-        return records
+        return [records[run.label, run.seed] for run in runs]
 
-    def _run_one(self, run: Run, progress: StudyProgress) -> Outcome:
-        """One job into the store; a user's Ctrl-C stops the study (nothing of that run counts)."""
+    def _run_batch(self, batch: list[Run], progress: StudyProgress) -> list[Outcome]:
+        """Runs into the store, together when more than one; a user's Ctrl-C stops the study (nothing of them counts)."""
         seconds = self.settings.seconds
-        callback = progress.run(run.label, run.seed, run.job.config.iterations_at(0), seconds)
-        if seconds is None:
-            outcome = self.store.run(self.transfer, run.job, [callback])
-            if outcome.status == "interrupted":
-                raise KeyboardInterrupt
-            return outcome
+        if seconds is not None:
+            return [self._run_on_the_clock(run, progress) for run in batch]
+        evaluations = batch[0].job.config.iterations_at(0)
+        if len(batch) == 1:
+            callbacks = [progress.run(batch[0].label, batch[0].seed, evaluations, None)]
+        else:
+            callbacks = progress.runs([(run.label, run.seed) for run in batch], evaluations, None)
+        outcomes = self.store.run_batch(self.transfer, [run.job for run in batch], callbacks)
+        if any(outcome.status == "interrupted" for outcome in outcomes):
+            raise KeyboardInterrupt
+        return outcomes
+
+    def _run_on_the_clock(self, run: Run, progress: StudyProgress) -> Outcome:
+        """One run that the clock ends: the interrupted run's best image is its result."""
+        seconds = self.settings.seconds
         budget = TimeBudget(seconds)
+        callback = progress.run(run.label, run.seed, run.job.config.iterations_at(0), seconds)
         self.store.jobs.mkdir(parents=True, exist_ok=True)
         outcome = run_job(self.transfer, self.store.place(run.job), [budget, callback], keep_interrupted=True)
         if outcome.status == "interrupted" and not budget.expired:
@@ -268,9 +282,9 @@ class Study:
         pairs, verdicts = [], []
         for i, a in enumerate(settings.losses):
             for b in settings.losses[i + 1:]:
-                pair = equivalence.compare_pair(matrix, [k for k, key in enumerate(keys) if key[0] == a],
-                                               [k for k, key in enumerate(keys) if key[0] == b])
-                word, sentence = equivalence.verdict(a, b, pair, settings.seeds)
+                of_a, of_b = ([k for k, key in enumerate(keys) if key[0] == label] for label in (a, b))
+                pair = equivalence.compare_pair(matrix, of_a, of_b)
+                word, sentence = equivalence.verdict(a, b, pair, min(len(of_a), len(of_b)))  # finished seeds
                 pairs.append({"a": a, "b": b, **pair, "verdict": word, "sentence": sentence})
                 verdicts.append(sentence)
         distances = {"definition": equivalence.DISTANCE, "outputs": [{"loss": k[0], "seed": k[1]} for k in keys],
@@ -284,7 +298,7 @@ class Study:
         device = resolve_device(config.device)
         source = self.transfer.network(config, device, "fp32").source
         return {"gatys": __version__, "versions": manifest.get("versions"), "device": manifest.get("device"),
-                "precision": manifest.get("precision"),
+                "precision": manifest.get("precision"), "batch": self.batch,
                 "weights": manifest.get("weights") or {"name": source.name, "sha256": source.sha256},
                 "frame_differences": list(frames.LI2017_DIFFERENCES) if self.settings.frame == "li2017" else []}
 
