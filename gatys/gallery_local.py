@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from .gallery_plan import device_type as _device_type  # a name of this module's: tests patch it
 from .gallery_results import JobReport
-from .jobs import Job, Store
+from .jobs import Job, Store, batchable
 
 
 def local_workers(jobs: Sequence[Job], workers: int | None) -> list[str | None]:
@@ -31,25 +31,28 @@ def local_workers(jobs: Sequence[Job], workers: int | None) -> list[str | None]:
 
 
 def run_local(directory: Path, jobs: Sequence[Job], workers: int | None = None,
-              on_report: Callable[[JobReport], None] | None = None) -> list[JobReport]:
+              on_report: Callable[[JobReport], None] | None = None, batch: int = 1) -> list[JobReport]:
     """Run jobs into the store at `directory`: in this process with one Transfer, or in one spawned
-    process per device, each with its own Transfer."""
+    process per device, each with its own Transfer; up to `batch` jobs that can share a network
+    pass (jobs.batchable) run together."""
     devices = local_workers(jobs, workers)
     report_to = on_report or (lambda job_report: None)
+    batches = batchable(jobs, batch)
     if devices == [None]:
         from .engine import Transfer
 
         transfer, store, reports = Transfer(), Store(directory), []
-        for job in jobs:
-            reports.append(JobReport.of(store.run(transfer, job, retry_failed=True)))
-            report_to(reports[-1])
-            if reports[-1].status == "interrupted":
+        for group in batches:
+            for outcome in store.run_batch(transfer, group, retry_failed=True):
+                reports.append(JobReport.of(outcome))
+                report_to(reports[-1])
+            if any(job_report.status == "interrupted" for job_report in reports[-len(group):]):
                 break
         return reports
-    return _run_in_processes(directory, jobs, devices, report_to)
+    return _run_in_processes(directory, batches, devices, report_to)
 
 
-def _run_in_processes(directory: Path, jobs: Sequence[Job], devices: list[str],
+def _run_in_processes(directory: Path, batches: Sequence[list[Job]], devices: list[str],
                       report_to: Callable[[JobReport], None]) -> list[JobReport]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -62,16 +65,17 @@ def _run_in_processes(directory: Path, jobs: Sequence[Job], devices: list[str],
     reports = []
     with ProcessPoolExecutor(len(devices), mp_context=context, initializer=_start_worker,
                              initargs=(queue, threads)) as pool:
-        futures = {pool.submit(_work, str(directory), job): job for job in jobs}
+        futures = {pool.submit(_work, str(directory), group): group for group in batches}
         try:
             for future in as_completed(futures):
                 try:
-                    job_report = future.result()
+                    job_reports = future.result()
                 except Exception as error:  # the worker process died (killed, out of memory)
-                    job_report = JobReport(futures[future].id, "failed", f"worker lost: {type(error).__name__}: "
-                                                                        f"{error}")
-                reports.append(job_report)
-                report_to(job_report)
+                    job_reports = [JobReport(job.id, "failed", f"worker lost: {type(error).__name__}: {error}")
+                                   for job in futures[future]]
+                for job_report in job_reports:
+                    reports.append(job_report)
+                    report_to(job_report)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -90,13 +94,13 @@ def _start_worker(devices, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _work(directory: str, job: Job) -> JobReport:
-    """Run one job in this worker process, on its device, with its Transfer."""
+def _work(directory: str, jobs: list[Job]) -> list[JobReport]:
+    """Run a batch of jobs in this worker process, on its device, with its Transfer."""
     from .engine import Transfer
 
     if "transfer" not in _WORKER:
         _WORKER["transfer"] = Transfer()
     device = _WORKER["device"]
-    if device.startswith("cuda") and job.config.device in ("auto", "cuda"):
-        job = dataclasses.replace(job, config=job.config.replace(device=device))  # not in the id
-    return JobReport.of(Store(directory).run(_WORKER["transfer"], job, retry_failed=True))
+    jobs = [dataclasses.replace(job, config=job.config.replace(device=device))  # not in the id
+            if device.startswith("cuda") and job.config.device in ("auto", "cuda") else job for job in jobs]
+    return [JobReport.of(outcome) for outcome in Store(directory).run_batch(_WORKER["transfer"], jobs)]

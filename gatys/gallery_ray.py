@@ -1,6 +1,6 @@
-"""The Ray backend of galleries: one Ray task per job, results in a store every node sees.
+"""The Ray backend of galleries: one Ray task per job (or per batch of jobs), results in a store every node sees.
 
-Each task runs `Store(directory).run(...)` with a Transfer cached in its worker process, so a
+Each task runs `Store(directory).run_batch(...)` with a Transfer cached in its worker process, so a
 worker that runs many jobs loads the network once. A task asks for one GPU where the cluster has
 GPUs (none otherwise) and is retried up to twice when it raises: a job that fails with a fault
 (not a GatysError, which no retry mends) raises, so a flaky node or file is tried again; the
@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from .errors import GatysError
 from .gallery_results import JobReport
-from .jobs import Job, Store
+from .jobs import Job, Store, batchable
 
 MAX_RETRIES = 2
 
@@ -46,12 +46,17 @@ def _transfer(make_transfer: Callable | None):
     return _TRANSFERS[factory]
 
 
-def run_job_task(directory: str, job: Job, make_transfer: Callable | None = None) -> JobReport:
-    """The body of one Ray task: run the job into the store unless it is done there."""
-    outcome = Store(directory).run(_transfer(make_transfer), job, retry_failed=True)
-    if outcome.status == "failed" and not isinstance(outcome.exception, GatysError):
-        raise JobFault(outcome.error)  # Ray retries it (max_retries)
-    return JobReport.of(outcome)
+def run_batch_task(directory: str, jobs: Sequence[Job], make_transfer: Callable | None = None) -> list[JobReport]:
+    """The body of one Ray task: run a batch of jobs (often one) into the store, skipping those done there.
+
+    A fault that is not the job's own (GatysError) raises, so Ray retries the task; its jobs
+    that finished meanwhile are skipped by the retry.
+    """
+    outcomes = Store(directory).run_batch(_transfer(make_transfer), jobs, retry_failed=True)
+    for outcome in outcomes:
+        if outcome.status == "failed" and not isinstance(outcome.exception, GatysError):
+            raise JobFault(outcome.error)  # Ray retries it (max_retries)
+    return [JobReport.of(outcome) for outcome in outcomes]
 
 
 def connect(address: str | None = None) -> bool:
@@ -90,29 +95,31 @@ def check_address(address: str | None, seconds: float = 5.0) -> None:
 
 def run_jobs(directory: str | os.PathLike, jobs: Sequence[Job], *, address: str | None = None,
              on_report: Callable[[JobReport], None] | None = None,
-             make_transfer: Callable | None = None) -> list[JobReport]:
+             make_transfer: Callable | None = None, batch: int = 1) -> list[JobReport]:
     """Run jobs as Ray tasks into the store at `directory` (a path every node sees); report each as it ends.
 
+    Each task runs up to `batch` jobs that can share a network pass (jobs.batchable) together.
     `make_transfer` (picklable, default `gatys.Transfer`) builds the Transfer each worker reuses.
     """
     ray = import_ray()
     connected_here = connect(address)
     directory = str(Path(directory).resolve())
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    task = ray.remote(num_gpus=gpus, max_retries=MAX_RETRIES, retry_exceptions=True)(run_job_task)
-    pending = {task.remote(directory, job, make_transfer): job for job in jobs}
+    task = ray.remote(num_gpus=gpus, max_retries=MAX_RETRIES, retry_exceptions=True)(run_batch_task)
+    pending = {task.remote(directory, group, make_transfer): group for group in batchable(jobs, batch)}
     reports = []
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            job = pending.pop(ready[0])
+            group = pending.pop(ready[0])
             try:
-                job_report = ray.get(ready[0])
+                job_reports = ray.get(ready[0])
             except ray.exceptions.RayError as error:  # retries spent, or the worker died
-                job_report = JobReport(job.id, "failed", _ray_error(error))
-            reports.append(job_report)
-            if on_report is not None:
-                on_report(job_report)
+                job_reports = [JobReport(job.id, "failed", _ray_error(error)) for job in group]
+            for job_report in job_reports:
+                reports.append(job_report)
+                if on_report is not None:
+                    on_report(job_report)
     except KeyboardInterrupt:
         for reference in pending:
             ray.cancel(reference, force=True)

@@ -198,14 +198,14 @@ def test_failed_jobs_are_listed_and_rerun_only_with_retry_failed(spec, tmp_path,
     gallery = Gallery(contents=[spec.parent / "images/a_cat.png"], styles=[spec.parent / "images/style_1.png",
                                                                            spec.parent / "images/style_2.jpg"],
                       defaults=TINY)
-    run = Transfer.run
+    run = Transfer.run_batch
 
-    def flaky(self, content, style, **options):
-        if style[0].shape[-1] == 44:  # style_2.jpg, 30×44
+    def flaky(self, runs, callbacks=None):
+        if any(style[0].shape[-1] == 44 for _, style, _ in runs):  # style_2.jpg, 30×44
             raise RuntimeError("the disk <went> away")
-        return run(self, content, style, **options)
+        return run(self, runs, callbacks)
 
-    monkeypatch.setattr(Transfer, "run", flaky)
+    monkeypatch.setattr(Transfer, "run_batch", flaky)
     summary = gallery.run(tmp_path, progress=False)
     assert (summary.done, summary.failed, summary.complete) == (1, 1, False)
     assert summary.failures[0][2] == "RuntimeError: the disk <went> away"
@@ -214,7 +214,7 @@ def test_failed_jobs_are_listed_and_rerun_only_with_retry_failed(spec, tmp_path,
     with Image.open(tmp_path / "contact-sheet.png") as sheet:
         assert sheet.size[0] > 0
 
-    monkeypatch.setattr(Transfer, "run", run)
+    monkeypatch.setattr(Transfer, "run_batch", run)
     spec_file = tmp_path / "one.toml"
     spec_file.write_text(f'contents = ["{spec.parent}/images/a_cat.png"]\n'
                          f'styles = ["{spec.parent}/images/style_1.png", "{spec.parent}/images/style_2.jpg"]\n'
@@ -233,6 +233,24 @@ def test_local_workers_in_spawned_processes_finish_the_same_ids(finished, spec, 
     summary = gallery.run(tmp_path, workers=2, progress=False)  # two CPU processes, each its own Transfer
     assert (summary.done, summary.failed) == (8, 0)
     assert set(_manifests(tmp_path)) == set(_manifests(finished[0]))
+
+
+def test_a_batched_gallery_makes_the_same_pictures(finished, spec, tmp_path):
+    """--batch 4: each content's four jobs (two styles × two losses) in one network pass, same results."""
+    summary = Gallery.from_toml(spec).run(tmp_path, batch=4, progress=False)
+    assert (summary.done, summary.failed) == (8, 0)
+    assert set(_manifests(tmp_path)) == set(_manifests(finished[0]))
+    for result in Store(tmp_path).finished():
+        image = np.asarray(Image.open(result.image), dtype=np.int16)
+        reference = np.asarray(Image.open(finished[0] / "jobs" / f"{result.id}.png"), dtype=np.int16)
+        assert np.abs(image - reference).max() <= 1  # 8-bit pixels: at most one level apart
+
+
+def test_a_batch_below_one_exits_2(spec, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["gallery", str(spec), "-o", str(tmp_path), "--batch", "0"])
+    assert exit_info.value.code == 2 and "--batch" in capsys.readouterr().err
+    assert not (tmp_path / "jobs").exists()
 
 
 def test_one_local_worker_per_gpu(monkeypatch, spec):

@@ -69,6 +69,15 @@ def test_ray_finishes_the_same_ids_as_the_local_backend(local_ray, spec, tmp_pat
     assert "nothing to do: 8 of 8 done" in again.output
 
 
+def test_ray_tasks_of_batches_finish_the_same_ids(local_ray, spec, tmp_path):
+    """--batch 4 on Ray: a task per content's four jobs (one size), the same ids as one job per task."""
+    result = CliRunner().invoke(cli, ["gallery", str(spec), "-o", str(tmp_path / "ray"), "--backend", "ray",
+                                      "--batch", "4"])
+    assert result.exit_code == 0, result.output
+    assert "gallery: 8 done, 0 failed, 0 skipped" in result.output
+    assert _finished(tmp_path / "ray") == {job.job.id for job in Gallery.from_toml(spec).jobs}
+
+
 def test_an_address_where_nothing_listens_is_one_line_before_any_work(spec, tmp_path, capsys):
     with socket.socket() as probe:  # a port that was free a moment ago
         probe.bind(("127.0.0.1", 0))
@@ -88,13 +97,13 @@ class FlakyTransfer(gatys.Transfer):
         super().__init__()
         self.marker, self.attempts = Path(marker), Path(attempts)
 
-    def run(self, *args, **options):
+    def run_batch(self, runs, callbacks=None):
         with self.attempts.open("a") as log:
             log.write("attempt\n")
         if self.marker.exists():
             self.marker.unlink()
             raise OSError("flaky storage: try again")
-        return super().run(*args, **options)
+        return super().run_batch(runs, callbacks)
 
 
 def test_a_job_that_fails_once_is_retried_and_succeeds(local_ray, spec, tmp_path):
@@ -127,7 +136,7 @@ class AlwaysFailing(gatys.Transfer):
         super().__init__()
         self.attempts = Path(attempts)
 
-    def run(self, *args, **options):
+    def run_batch(self, runs, callbacks=None):
         with self.attempts.open("a") as log:
             log.write("attempt\n")
         raise OSError("the disk is gone")
