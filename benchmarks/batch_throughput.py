@@ -17,6 +17,7 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -46,6 +47,27 @@ def measure(transfer: Transfer, config: TransferConfig, batch: int, repeats: int
     return seconds
 
 
+def run(device: str, size: int, batches: Sequence[int], evaluations: int, repeats: int) -> dict:
+    """Median seconds and pictures per second of each batch size, with the device it ran on."""
+    target = resolve_device(device)
+    config = TransferConfig(scales=(size,), iterations=evaluations, tolerance=0.0, init="noise", device=device)
+    transfer = Transfer(config)
+    rows = []
+    for batch in batches:
+        seconds = statistics.median(measure(transfer, config, batch, repeats))
+        rows.append({"batch": batch, "seconds": seconds, "pictures_per_second": batch / seconds})
+    return {"device": f"{device_name(target)}, {resolve_precision('auto', target)}", "size": size,
+            "evaluations": evaluations, "repeats": repeats, "rows": rows}
+
+
+def table(result: dict) -> str:
+    single = next((row["seconds"] for row in result["rows"] if row["batch"] == 1), None)
+    rows = [[row["batch"], f"{row['seconds']:.2f}", f"{row['pictures_per_second']:.3f}",
+             f"{row['seconds'] / single:.2f}" if single else "–"] for row in result["rows"]]
+    return tables.render(f"Batched runs at {result['size']} px, {result['evaluations']} evaluations each "
+                         f"({result['device']})", ["batch", "s per batch", "pictures/s", "× one picture's time"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (the measurement the docs ask for) or cpu")
@@ -57,24 +79,12 @@ def main() -> None:
     options = parser.parse_args()
     if options.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("batch throughput: needs CUDA (or --device cpu); nothing measured")
-    device = resolve_device(options.device)
-    config = TransferConfig(scales=(options.size,), iterations=options.evaluations, tolerance=0.0, init="noise",
-                            device=options.device)
-    transfer = Transfer(config)
-    rows, records, single = [], [], None
-    for batch in [int(part) for part in options.batches.split(",")]:
-        seconds = statistics.median(measure(transfer, config, batch, options.repeats))
-        single = single or (seconds if batch == 1 else None)
-        records.append({"batch": batch, "seconds": seconds, "pictures_per_second": batch / seconds})
-        rows.append([batch, f"{seconds:.2f}", f"{batch / seconds:.3f}",
-                     f"{seconds / single:.2f}" if single else "–"])
-    name = f"{device_name(device)}, {resolve_precision('auto', device)}"
-    print(tables.render(f"Batched runs at {options.size} px, {options.evaluations} evaluations each ({name})",
-                        ["batch", "s per batch", "pictures/s", "× one picture's time"], rows))
-    out = options.out or RESULTS / f"batch-{device.type}.json"
+    result = run(options.device, options.size, [int(part) for part in options.batches.split(",")],
+                 options.evaluations, options.repeats)
+    print(table(result))
+    out = options.out or RESULTS / f"batch-{resolve_device(options.device).type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": name, "size": options.size, "evaluations": options.evaluations,
-                               "repeats": options.repeats, "rows": records}, indent=1))
+    out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
 
 

