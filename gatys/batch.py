@@ -6,7 +6,11 @@ over the batch at the union of their layers, hands each run its share of the fea
 sums the runs' objectives and backpropagates once: since the runs share no pixels, each
 image's gradient is its own objective's. Each run then takes its own optimizer step
 (optimize.run_together), so its iterates are those of its run alone, to the rounding of a
-batched convolution.
+batched convolution. On the CPU each image takes its own pass instead, as it would alone:
+a batch fills no idle cores there (two cores are busy with one image; a batched pass was
+measured slower per picture, docs/performance.md), the Winograd convs take one image at a
+time, and a run's result in a batch is then its result alone exactly, on every oneDNN
+(whose batched kernels round differently from its single-image ones on some CPUs).
 
 Runs can share a batch when the network pass is the same for all (weights, input
 convention, pooling, device, precision), their optimizer steps one evaluation at a time
@@ -20,6 +24,7 @@ from typing import Hashable, Iterable, Iterator, Sequence, TypeVar
 import torch
 
 from .config import TransferConfig
+from .cuda_graph import evaluate_eagerly
 from .device import resolve_device, resolve_precision
 from .objective import Objective
 
@@ -27,9 +32,17 @@ BATCHABLE_OPTIMIZERS = ("lbfgs", "adam")
 Item = TypeVar("Item")
 
 
-def evaluate_batch(objectives: Sequence[Objective], xs: Sequence[torch.Tensor]
+def evaluate_batch(objectives: Sequence[Objective], xs: Sequence[torch.Tensor], one_pass: bool | None = None
                    ) -> list[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
-    """Each objective at its x, gradients in each x.grad, from one network pass: [(total, parts)], detached."""
+    """Each objective at its x, gradients in each x.grad: [(total, parts)], detached.
+
+    one_pass: one network pass over the batch (the default off the CPU) or each image
+    evaluated as it would be alone (the default on the CPU, see the module docstring).
+    """
+    if one_pass is None:
+        one_pass = xs[0].device.type != "cpu"
+    if not one_pass:
+        return [evaluate_eagerly(objective, x) for objective, x in zip(objectives, xs)]
     for x in xs:
         x.grad = None
     layers = sorted({layer for objective in objectives for layer in objective.layers})

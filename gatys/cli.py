@@ -193,8 +193,8 @@ def info(device):
                                 "here with `ray start`, else a Ray of its own]")
 @click.option("--retry-failed", is_flag=True, help="Rerun the jobs that failed before.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Jobs of one size and settings optimised together, one network pass for all (the same "
-                   "pictures to rounding): for a GPU; on a CPU one at a time is faster.")
+              help="Jobs of one size and settings optimised together, one network pass for all on a GPU "
+                   "(the same pictures to rounding); on a CPU each image is evaluated alone, so it gains nothing.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (jobs done, left, time estimate) and run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def gallery(spec, directory, backend, workers, address, retry_failed, batch, dry_run, quiet):
@@ -227,8 +227,8 @@ def gallery(spec, directory, backend, workers, address, retry_failed, batch, dry
 @click.option("--seconds", type=float, help="Wall-clock seconds per run instead of an evaluation budget.")
 @click.option("--frame", type=click.Choice(("gatys", "li2017")),
               help="gatys: this engine's objective; li2017: Li et al.'s reference code's.  [default: gatys]")
-@click.option("--batch", type=click.IntRange(min=1), help="Runs optimised together, one network pass for all (the same "
-              "results to rounding): for a GPU; on a CPU one at a time is faster.  [default: 1]")
+@click.option("--batch", type=click.IntRange(min=1), help="Runs optimised together, one network pass for all on a GPU (the "
+              "same results to rounding); on a CPU each image is evaluated alone, so it gains nothing.  [default: 1]")
 @config_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.pass_context

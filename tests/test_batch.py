@@ -106,13 +106,15 @@ def test_runs_that_cannot_share_a_batch_are_refused(transfer, content_path, styl
     assert batch_key(base.replace(seed=9, style_losses=("moments",))) == batch_key(base)
 
 
-def test_evaluate_batch_gives_each_objective_its_own_value_and_gradient(transfer, content_path, style_path):
+@pytest.mark.parametrize("one_pass", [True, False], ids=["one network pass", "a pass per image"])
+def test_evaluate_batch_gives_each_objective_its_own_value_and_gradient(transfer, content_path, style_path, one_pass):
+    """Both ways of evaluating a batch: one pass over it (as on a GPU) and a pass per image (the CPU's default)."""
     config = TransferConfig(**TINY)
-    objectives = [transfer.objective(content_path, style_path, config=config.replace(style_losses=(loss,)))
-                  for loss in ("gram", "moments")]
+    objectives = [transfer.objective(content_path, style_path, config=config.replace(style_losses=(loss,), **layers))
+                  for loss, layers in [("gram", {}), ("moments", {"style_layers": ("relu1_1", "relu2_1")})]]
     xs = [torch.rand(1, 3, *objectives[0].image_shape, generator=torch.Generator().manual_seed(k), requires_grad=True)
           for k in range(2)]
-    results = evaluate_batch(objectives, xs)
+    results = evaluate_batch(objectives, xs, one_pass)
     for objective, x, (total, _) in zip(objectives, xs, results):
         alone = x.detach().clone().requires_grad_(True)
         value, _ = objective(alone)

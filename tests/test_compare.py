@@ -307,7 +307,7 @@ def test_progress_is_one_bar_on_a_terminal_and_a_line_per_run():
 
 
 def test_a_batched_study_gives_the_numbers_of_one_run_at_a_time(study, inputs, transfer, tmp_path):
-    """--batch 3: the same jobs, images and matrix, to the rounding of a batched convolution."""
+    """--batch 3: the same jobs, images and matrix (on a GPU to the rounding of a batched convolution)."""
     directory, first = study
     batched = Study(*inputs, tmp_path / "batched", transfer=transfer, batch=3, **TINY).run(quiet=True)
     assert [r["job"] for r in batched.runs] == [r["job"] for r in first.runs]
