@@ -1,7 +1,10 @@
-"""Batched runs: several runs through one network pass, each with its own objective and optimizer.
+"""Batched runs: several runs optimised together, each with its own objective and optimizer.
 
-The contract is that a run's result in a batch is its result alone, to rounding: same
-iterates, same losses, same stopping, whatever else shares the batch.
+The contract is that a run's result in a batch is its result alone: same iterates, same
+losses, same stopping, whatever else shares the batch. On a GPU one network pass serves the
+batch and "the same" means to rounding; on the CPU, where these tests run, each image is
+evaluated as it would be alone, so the results must be identical, bit for bit (a shared pass
+drifted on CI's oneDNN, and only exact equality catches a return to it).
 """
 from __future__ import annotations
 
@@ -21,13 +24,13 @@ def _alone_and_batched(transfer, content, style, configs):
     return alone, batched
 
 
-def _assert_same_run(alone, batched, atol=2e-4):
+def _assert_same_run(alone, batched):
     assert [len(s["losses"]["total"]) for s in batched.trace] == [len(s["losses"]["total"]) for s in alone.trace]
     assert [s["stopped_because"] for s in batched.trace] == [s["stopped_because"] for s in alone.trace]
     for mine, theirs in zip(batched.trace, alone.trace):
         torch.testing.assert_close(torch.tensor(mine["losses"]["total"]), torch.tensor(theirs["losses"]["total"]),
-                                   rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(batched.image, alone.image, rtol=0, atol=atol)
+                                   rtol=0, atol=0)
+    assert torch.equal(batched.image, alone.image)
 
 
 def test_a_batch_of_three_seeds_gives_each_run_alone(transfer, content_path, style_path):
@@ -53,7 +56,7 @@ def test_adam_with_resampling_in_a_batch(transfer, content_path, style_path):
                for seed in (4, 5)]
     alone, batched = _alone_and_batched(transfer, content_path, style_path, configs)
     for one, many in zip(alone, batched):
-        _assert_same_run(one, many, atol=1e-5)
+        _assert_same_run(one, many)
 
 
 def test_each_run_converges_on_its_own(transfer, content_path, style_path):
