@@ -4,6 +4,7 @@
     python -m benchmarks.time_to_picture --candidate 128,256,512:300,200,100 --pairs 1
     python -m benchmarks.time_to_picture --first 2 --pairs 3 --no-256 --out results/mine.json
     python -m benchmarks.time_to_picture --pastiche          # pastiche at its defaults too (slow: 1000 steps)
+    python -m benchmarks.time_to_picture --precision fp32    # the float32 path, also where bf16 is the default
 
 For each of the four sample pairs (chelsea and astronaut × starry_night and the_scream) both
 run from the content with default settings otherwise; the final images are scored with one
@@ -101,23 +102,25 @@ def pastiche_at_defaults(content: Path, style: Path, transfer: Transfer, steps: 
 
 
 def run(pairs: Sequence[tuple[Path, Path]], candidate: str = "default", at_256: bool = True,
-        pastiche_steps: int | None = None, out: Path | None = None, echo: bool = True) -> dict:
+        pastiche_steps: int | None = None, out: Path | None = None, echo: bool = True,
+        precision: str = "auto") -> dict:
     """Each pair under the old default, the candidate (and the old default at 256 px, and pastiche
-    at its defaults for `pastiche_steps`); writes the JSON and the side-by-side picture to `out`."""
+    at its defaults for `pastiche_steps`), every gatys run in `precision`; writes the JSON and the
+    side-by-side picture to `out`."""
     device = resolve_device("auto")
     transfer = Transfer()
     rows, pictures = [], []
     for content, style in pairs:
-        old = measure(transfer, content, style, OLD_DEFAULT)
-        new = measure(transfer, content, style, parse_candidate(candidate))
-        small = measure(transfer, content, style, OLD_256) if at_256 else None
+        old = measure(transfer, content, style, dict(OLD_DEFAULT, precision=precision))
+        new = measure(transfer, content, style, dict(parse_candidate(candidate), precision=precision))
+        small = measure(transfer, content, style, dict(OLD_256, precision=precision)) if at_256 else None
         theirs = pastiche_at_defaults(content, style, transfer, pastiche_steps) if pastiche_steps else None
         pictures.append([measured.pop("image") for measured in (old, new, small, theirs) if measured is not None])
         rows.append({"content": content.name, "style": style.name, "old": old, "new": new, "old_256": small,
                      "pastiche": theirs})
         if echo:
             print(line(rows[-1]), flush=True)
-    machine = {"device": device_name(device), "precision": resolve_precision("auto", device),
+    machine = {"device": device_name(device), "precision": resolve_precision(precision, device),
                "cpu_flags": describe(device)["cpu_flags"]}
     result = {"machine": machine, "candidate": candidate, "pairs": rows}
     if out is not None:
@@ -169,10 +172,12 @@ def main() -> None:
                         help="leave out the old default at 256 px (the stylisation reference, a third run per pair)")
     parser.add_argument("--pastiche", type=int, nargs="?", const=PASTICHE_STEPS, default=None, metavar="STEPS",
                         help=f"also run pastiche at its defaults ({PASTICHE_STEPS} steps unless given)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="the gatys runs' precision (the scores are float32 whatever it is)")
     parser.add_argument("--out", type=Path, default=RESULTS / "time_to_picture.json")
     args = parser.parse_args()
     result = run(PAIRS[args.first - 1 : args.first - 1 + args.pairs], args.candidate, args.at_256, args.pastiche,
-                 args.out)
+                 args.out, precision=args.precision)
     print(table(result))
 
 

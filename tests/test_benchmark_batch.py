@@ -72,3 +72,19 @@ def test_the_suite_skips_batch_on_a_cpu_and_picture_when_quick(tmp_path, capsys)
     assert main(["--quick", "--only", "batch,picture", "--out", str(tmp_path / "suite.json")]) == 0
     printed = capsys.readouterr().out
     assert "== batch ==\nskipped" in printed and "== picture ==\nskipped in --quick" in printed
+
+
+def test_time_to_picture_runs_every_schedule_in_the_precision_asked_for(content_path, style_path, tmp_path,
+                                                                         monkeypatch):
+    from benchmarks import time_to_picture
+
+    monkeypatch.setattr(time_to_picture, "OLD_DEFAULT", dict(scales=(48,), iterations=3, tolerance=0.0))
+    monkeypatch.setattr(time_to_picture, "FINAL_SIZE", 48)
+    out = tmp_path / "picture.json"
+    result = time_to_picture.run([(content_path, style_path)], "32,48:3,2", at_256=False, out=out, echo=False,
+                                 precision="fp32")
+    row = result["pairs"][0]
+    assert result["machine"]["precision"] == "fp32"
+    assert row["old"]["settings"]["precision"] == row["new"]["settings"]["precision"] == "fp32"
+    assert row["new"]["settings"]["scales"] == [32, 48] and sum(row["old"]["evaluations"]) <= 3
+    assert json.loads(out.read_text())["machine"]["precision"] == "fp32" and out.with_suffix(".png").exists()
