@@ -267,12 +267,19 @@ def test_a_full_disk_while_saving_keeps_the_previous_file(capsys, folder, monkey
     _unchanged(folder, before)  # no temporary file left either
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """SIGINT back to its default in the child: a shell starts background jobs with it ignored,
+    and Python then installs no KeyboardInterrupt handler, so a suite run in the background
+    (`bash .ci/run &`) would see the run go on to its end instead of stopping."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _running_transfer(folder, *extra):
     """A `gatys transfer` subprocess, returned once it has printed its first progress line."""
     process = subprocess.Popen([sys.executable, "-m", "gatys", "transfer", str(folder / "content.png"),
                                 str(folder / "style.png"), "-o", str(folder / "run.png"), "--size", "32",
                                 "--iterations", "100000", "--precision", "fp32", "--device", "cpu", *extra],
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_at_a_terminal)
     assert process.stderr.readline().startswith("scale 1/1")
     return process
 
