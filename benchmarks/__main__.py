@@ -547,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         write(report, out)
     if "compile" in options.only and device.type != "cuda":
         print("\n== compile ==\nskipped: torch.compile is measured on CUDA only (the CPU network runs oneDNN "
-              "calls of its own, gatys/cpu_layers.py)", flush=True)
+              "calls of its own, gatys/fast/cpu_layers.py)", flush=True)
     elif "compile" in options.only:
         with section(report, "compile"):
             rates = report["conv_throughput"] = report.get("conv_throughput") or run_floor(plan, device)

@@ -13,7 +13,7 @@ engine's default settings:
                (Objective.features, timed by wrapping it), losses (the rest of
                Objective.forward), backward (total.backward()); and, for comparison, the
                network's forward and backward alone (no losses);
-               optimizer is the engine's L-BFGS step (gatys/lbfgs.py) on an x of the image's
+               optimizer is the engine's L-BFGS step (gatys/fast/lbfgs.py) on an x of the image's
                shape, minus its objective (a cheap ill-conditioned quadratic), with the history the
                timed intervals had and with a full one (optimize.LBFGS_HISTORY pairs), which is
                what every step of a long run pays

@@ -11,7 +11,7 @@ FLOPs are counted from the layer shapes (a multiply-add is 2 FLOPs):
   not counted           bias, ReLU, pooling and their backward (elementwise, < 1 % of the FLOPs)
 
 The conv FLOPs are those of direct convolution (the usual "effective FLOPs"). On the CPU in
-float32 the deep convs run Winograd F(4×4, 3×3) (gatys/winograd.py), whose batched products
+float32 the deep convs run Winograd F(4×4, 3×3) (gatys/fast/winograd.py), whose batched products
 do 36 multiply-adds per 4×4 block and channel pair instead of 144: `winograd_flops` counts
 both, so a report can give the ratio to the floor as defined here and to the multiply-adds
 actually performed; the first can fall below 1.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gatys import winograd
+from gatys.fast import winograd
 from gatys.device import configure
 from gatys.vgg import BLOCKS, LAYERS, TORCHVISION_INDEX
 

@@ -19,7 +19,7 @@ import time
 import torch
 
 from gatys import optimize
-from gatys.lbfgs import LBFGS
+from gatys.fast.lbfgs import LBFGS
 
 from .engine_speed import quadratic_problem
 from .measure import synchronize

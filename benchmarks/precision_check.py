@@ -15,7 +15,7 @@ so the fp32 twin's distance from the fp32 result is how far two runs that differ
 rounding land apart; bf16's distance is to be read against it.
 
 On the CPU a fourth run, fp32 with every conv direct (workload.direct_convolution), shows
-whether the Winograd convs of the fp32 path (gatys/winograd.py) move the result further than
+whether the Winograd convs of the fp32 path (gatys/fast/winograd.py) move the result further than
 rounding does.
 """
 from __future__ import annotations

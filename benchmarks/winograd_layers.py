@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from gatys.cpu_layers import _conv, _packed
+from gatys.fast.cpu_layers import _conv, _packed
 from gatys.device import configure
-from gatys.winograd import WinogradWeights, pays
+from gatys.fast.winograd import WinogradWeights, pays
 
 from . import machine, tables
 from .floor import _conv_shapes

@@ -11,9 +11,9 @@ only here:
                                and converts the cached network. `observe_format` checks that
                                the network really ran in the format asked for.
   direct_convolution()         the float32 CPU path runs its deep convs by Winograd
-                               (gatys/winograd.py); to compare results with the direct
+                               (gatys/fast/winograd.py); to compare results with the direct
                                convolution this patches the rule that picks them
-                               (gatys.winograd.pays) to pick none.
+                               (gatys.fast.winograd.pays) to pick none.
 The objective a run optimises comes from the public Transfer.objective, so its parts can be
 timed one by one and final images scored (Transfer.score) with exactly the run's objective.
 """
@@ -27,7 +27,8 @@ from unittest import mock
 import torch
 
 from gatys import Transfer, TransferConfig
-from gatys import network_cache, winograd
+from gatys import network_cache
+from gatys.fast import winograd
 from gatys.device import resolve_device, resolve_precision
 from gatys.images import as_image, resize
 from gatys.objective import Objective

@@ -24,7 +24,7 @@ from typing import Hashable, Iterable, Iterator, Sequence, TypeVar
 import torch
 
 from .config import TransferConfig
-from .cuda_graph import evaluate_eagerly
+from .fast.cuda_graph import evaluate_eagerly
 from .device import resolve_device, resolve_precision
 from .objective import Objective
 

@@ -16,7 +16,7 @@ import platform
 import torch
 
 from .errors import GatysError
-from .heap import keep_freed_memory
+from .fast.heap import keep_freed_memory
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -26,7 +26,7 @@ import losses
 from . import colour, optimize
 from .batch import BATCHABLE_OPTIMIZERS, batch_key, evaluate_batch
 from .config import TransferConfig, create_style_loss
-from .cuda_graph import evaluation_for
+from .fast.cuda_graph import evaluation_for
 from .device import configure, device_name, resolve_device, resolve_precision
 from .errors import GatysError
 from .images import ImageLike, as_image, resize, to_pil

@@ -1,7 +1,7 @@
 """Pixel optimizers: one objective evaluation per iteration, so iteration counts compare.
 
   lbfgs   L-BFGS (history 100, no line search) stepped one evaluation at a time: torch's
-          iterates, computed in the compact form (gatys/lbfgs.py)
+          iterates, computed in the compact form (gatys/fast/lbfgs.py)
   adam    Adam in [0, 1] pixel space, the iterate clamped to the box after every step
   lbfgsb  scipy's L-BFGS-B with the [0, 1] box as bounds (float64 on the host)
 
@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .lbfgs import LBFGS
+from .fast.lbfgs import LBFGS
 
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02, "lbfgsb": None}
 LBFGS_HISTORY = 100

@@ -9,7 +9,7 @@ preprocessing here so nothing else knows about it:
 Layer names follow the paper: conv1_1, relu1_1, …, pool5. The network runs only up to
 the deepest layer asked for, in the dtype of its weights (bf16 ones run in bf16); on the
 CPU each conv + ReLU whose conv output is not asked for runs fused, with the max-pool
-after it too where that ReLU's output is not asked for (gatys/cpu_layers.py).
+after it too where that ReLU's output is not asked for (gatys/fast/cpu_layers.py).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cpu_layers import conv_relu, conv_relu_pool, fusable, max_pool_2x2
+from .fast.cpu_layers import conv_relu, conv_relu_pool, fusable, max_pool_2x2
 from .errors import GatysError
 from .files import file_sha256
 

@@ -9,7 +9,7 @@ from PIL import Image
 import gatys
 from gatys.device import CPU_BF16_NEEDS, cpu_can_run_bf16
 
-# For tests that run bf16 convolutions on the CPU (gatys/cpu_layers.py): `from conftest import requires_cpu_bf16`,
+# For tests that run bf16 convolutions on the CPU (gatys/fast/cpu_layers.py): `from conftest import requires_cpu_bf16`,
 # then `@requires_cpu_bf16` or `pytest.param(torch.bfloat16, ..., marks=requires_cpu_bf16)`.
 requires_cpu_bf16 = pytest.mark.skipif(
     not cpu_can_run_bf16(), reason=f"this CPU cannot run bf16 convolutions (oneDNN needs {CPU_BF16_NEEDS})")

@@ -1,4 +1,4 @@
-"""The CPU fast paths of the network against plain autograd: fused conv + ReLU (+ max-pool), 2×2 max-pool (gatys/cpu_layers.py)."""
+"""The CPU fast paths of the network against plain autograd: fused conv + ReLU (+ max-pool), 2×2 max-pool (gatys/fast/cpu_layers.py)."""
 from __future__ import annotations
 
 import pytest
@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import requires_cpu_bf16
-from gatys import cpu_layers
-from gatys.cpu_layers import PACKED_SHAPES, conv_relu, conv_relu_pool, fusable, max_pool_2x2
+from gatys.fast import cpu_layers
+from gatys.fast.cpu_layers import PACKED_SHAPES, conv_relu, conv_relu_pool, fusable, max_pool_2x2
 
 
 # bf16 cases convolve through oneDNN, which runs bf16 on some CPUs only
@@ -201,7 +201,7 @@ def test_packed_weights_are_kept_for_the_last_few_shapes_only():
 
 @pytest.mark.parametrize("fused, pooled", [(conv_relu, False), (conv_relu_pool, True)])
 def test_deep_float32_layers_run_winograd_with_the_float64_value_and_gradient(fused, pooled):
-    """128 → 256 channels on 30 blocks of 4×4: Winograd (gatys/winograd.py) forward and backward, with
+    """128 → 256 channels on 30 blocks of 4×4: Winograd (gatys/fast/winograd.py) forward and backward, with
     a passed-through input; within 1e-4 of float64 (a wrong step would be off by order 1)."""
     conv = _conv(128, 256, torch.float32)
     x = torch.randn(1, 128, 20, 23).contiguous(memory_format=torch.channels_last).requires_grad_()

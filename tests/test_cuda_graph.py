@@ -13,7 +13,7 @@ from torch.utils._pytree import tree_map
 
 import gatys
 import losses
-from gatys.cuda_graph import GraphedEvaluation, evaluate_eagerly
+from gatys.fast.cuda_graph import GraphedEvaluation, evaluate_eagerly
 from gatys.errors import GatysError
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -127,7 +127,7 @@ def test_every_replayed_evaluation_scores_the_image_it_was_given(cuda_transfer, 
     (Whole trajectories are no test: a 1e-6 change of the start image moves the losses
     of a 14-step run by about 1 %, and cuDNN's kernels need not be bitwise reproducible.)
     """
-    monkeypatch.setattr(gatys.cuda_graph, "GraphedEvaluation", _Counted)
+    monkeypatch.setattr(gatys.fast.cuda_graph, "GraphedEvaluation", _Counted)
     _Counted.made = []
     scales = (48, 64)
     objectives = [cuda_transfer.objective(content_path, style_path, size=size, precision=precision) for size in scales]
@@ -154,7 +154,7 @@ def test_every_replayed_evaluation_scores_the_image_it_was_given(cuda_transfer, 
                                       {"style_losses": ("gram", "w2")}, {"cuda_graph": False}])
 def test_runs_that_cannot_or_should_not_be_captured_stay_eager(cuda_transfer, content_path, style_path, monkeypatch,
                                                                 settings):
-    monkeypatch.setattr(gatys.cuda_graph, "GraphedEvaluation", _Counted)
+    monkeypatch.setattr(gatys.fast.cuda_graph, "GraphedEvaluation", _Counted)
     _Counted.made = []
     result = cuda_transfer.run(content_path, style_path, iterations=4, **settings)
     assert _Counted.made == [] and len(result.trace[0]["losses"]["total"]) == 4

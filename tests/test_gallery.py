@@ -24,7 +24,7 @@ from gatys.callbacks import GalleryProgress, ProgressReporter
 from gatys.cli import cli, main
 from gatys.engine import Transfer
 from gatys.gallery import Gallery
-from gatys.gallery_outputs import sheet_names, write_outputs
+from gatys.gallery.outputs import sheet_names, write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"size": 48, "iterations": 3, "precision": "fp32", "device": "cpu"}
@@ -256,7 +256,7 @@ def test_a_batch_below_one_exits_2(spec, tmp_path, capsys):
 def test_one_local_worker_per_gpu(monkeypatch, spec):
     import torch
 
-    import gatys.gallery_local as gallery_module
+    import gatys.gallery.local as gallery_module
 
     jobs = [job.job for job in Gallery.from_toml(spec).jobs]
     assert gallery_module.local_workers(jobs, None) == [None]  # device = "cpu": in this process

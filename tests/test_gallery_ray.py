@@ -17,7 +17,7 @@ from gatys.gallery import Gallery, JobReport
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'gatys[ray]'); .ci/run installs it")
 
-from gatys.gallery_ray import run_jobs  # noqa: E402  (after the skip: it needs ray)
+from gatys.gallery.ray_backend import run_jobs  # noqa: E402  (after the skip: it needs ray)
 
 SPEC = """\
 contents = ["images/content.png", "images/style.png"]

@@ -1,4 +1,4 @@
-"""gatys.heap: on glibc, a CPU run keeps freed feature maps mapped, so the next evaluation does not page-fault them in."""
+"""gatys.fast.heap: on glibc, a CPU run keeps freed feature maps mapped, so the next evaluation does not page-fault them in."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gatys.heap import SWITCH
+from gatys.fast.heap import SWITCH
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                                 reason="the mmap and trim thresholds are glibc's")
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
 SCRIPT = """
 import resource, sys, torch
 from torch import nn
-from gatys.cpu_layers import conv_relu
+from gatys.fast.cpu_layers import conv_relu
 from gatys.device import configure
 if sys.argv[1] == "configured":
     configure(torch.device("cpu"))
@@ -60,6 +60,6 @@ def test_the_environment_can_turn_it_off():
 
 
 def test_glibc_accepts_both_thresholds():
-    from gatys.heap import keep_freed_memory
+    from gatys.fast.heap import keep_freed_memory
 
     assert keep_freed_memory() is True

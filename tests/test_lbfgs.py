@@ -1,11 +1,11 @@
-"""gatys.lbfgs against torch.optim.LBFGS: the same iterates, in float64, step by step."""
+"""gatys.fast.lbfgs against torch.optim.LBFGS: the same iterates, in float64, step by step."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from gatys import optimize
-from gatys.lbfgs import LBFGS
+from gatys.fast.lbfgs import LBFGS
 
 
 def quadratic(x: torch.Tensor) -> torch.Tensor:

@@ -212,7 +212,7 @@ def test_a_max_pool_is_fused_with_its_conv_unless_the_relu_before_it_is_asked_fo
 
 
 def test_a_returned_map_is_passed_through_the_fused_conv_that_consumes_it(caffe, monkeypatch):
-    """Its losses' gradient then joins that conv's input gradient (gatys/cpu_layers.py); values and
+    """Its losses' gradient then joins that conv's input gradient (gatys/fast/cpu_layers.py); values and
     gradients against the plain path: test_cpu_fast_path_matches_the_plain_path_other_devices_take."""
     names = {id(conv): name for name, conv in caffe.convs.items()}
     passed = {}

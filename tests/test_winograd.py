@@ -1,12 +1,12 @@
-"""Winograd F(4×4, 3×3) convolution (gatys/winograd.py) against float64 direct convolution."""
+"""Winograd F(4×4, 3×3) convolution (gatys/fast/winograd.py) against float64 direct convolution."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from gatys import winograd
-from gatys.winograd import WinogradWeights, transform_matrices
+from gatys.fast import winograd
+from gatys.fast.winograd import WinogradWeights, transform_matrices
 
 # float32 Winograd differs from the exact convolution by ~1e-5 of the output's largest value
 # (measured up to 1.5e-5 with 512 channels); a wrong transform constant gives errors of order 1.

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from .callbacks import format_seconds
-from .config import TransferConfig
-from .errors import GatysError
-from .images import scaled_size
-from .jobs import Job, Store
+from ..callbacks import format_seconds
+from ..config import TransferConfig
+from ..errors import GatysError
+from ..images import scaled_size
+from ..jobs import Job, Store
 
 if TYPE_CHECKING:
-    from .gallery import Gallery
+    from .spec import Gallery
 
 # Rough cost of one evaluation where no finished job has been timed yet: seconds per output
 # pixel and a fixed part, from docs/performance.md (float32 on a 2-core CPU; an H200).
@@ -171,7 +171,7 @@ def _work_done(record: dict) -> float:
 
 def device_type(config: TransferConfig) -> str:
     """The device type ("cpu", "cuda", "mps") a config runs on; "cpu" where its device is not available."""
-    from .device import resolve_device
+    from ..device import resolve_device
 
     try:
         return resolve_device(config.device).type

@@ -3,10 +3,10 @@
 This module is the spec and the public face. A `Gallery` (from arguments, or `Gallery.from_toml`)
 is the product contents × styles × losses × variants (or an explicit list of jobs), each a `Job`
 with its stable id. `Gallery.plan(store)` says which are done, failed or missing and how long the
-rest should take (gallery_plan.py); `Gallery.run(directory)` runs what is missing (failed jobs
-too with `retry_failed`) on the local backend (gallery_local.py: in this process on a CPU; one
-spawned process per GPU) or on Ray (gallery_ray.py), each worker reusing one `Transfer`, then
-rebuilds the thumbnails, contact sheets and index.html from the store (gallery_outputs.py). The
+rest should take (plan.py); `Gallery.run(directory)` runs what is missing (failed jobs
+too with `retry_failed`) on the local backend (local.py: in this process on a CPU; one
+spawned process per GPU) or on Ray (ray_backend.py), each worker reusing one `Transfer`, then
+rebuilds the thumbnails, contact sheets and index.html from the store (outputs.py). The
 store alone decides what is done, so a run killed at any point loses no finished job, and a
 rerun does only what is left.
 
@@ -25,14 +25,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .callbacks import GalleryProgress
-from .config import RUN_KEYS, TransferConfig, load_toml, options, settings_from
-from .errors import GatysError
-from .gallery_local import run_local
-from .gallery_outputs import write_outputs
-from .gallery_plan import Plan, PlannedJob, image_size
-from .gallery_results import JobReport, Summary
-from .jobs import Job, Store
+from ..callbacks import GalleryProgress
+from ..config import RUN_KEYS, TransferConfig, load_toml, options, settings_from
+from ..errors import GatysError
+from ..jobs import Job, Store
+from .local import run_local
+from .outputs import write_outputs
+from .plan import Plan, PlannedJob, image_size
+from .results import JobReport, Summary
 
 SPEC_KEYS = ("name", "contents", "styles", "losses", "defaults", "variants", "jobs")
 BACKENDS = ("local", "ray")
@@ -227,7 +227,7 @@ class Gallery:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise GatysError(f"batch must be a whole number ≥ 1, got {batch!r}")
         if backend == "ray":
-            from .gallery_ray import check_address
+            from .ray_backend import check_address
             check_address(address)  # before any work: Ray is an optional extra, the address may be wrong
         started = time.perf_counter()
         store = Store(Path(directory).expanduser().resolve())
@@ -271,7 +271,7 @@ def _execute(store: Store, todo: Sequence[PlannedJob], backend: str, workers: in
     jobs = [job.job for job in todo]
     try:
         if backend == "ray":
-            from .gallery_ray import run_jobs as run_on_ray
+            from .ray_backend import run_jobs as run_on_ray
             run_on_ray(store.directory, jobs, address=address, on_report=finished, batch=batch)
         else:
             run_local(store.directory, jobs, workers, on_report=finished, batch=batch)

@@ -4,7 +4,7 @@ Each task runs `Store(directory).run_batch(...)` with a Transfer cached in its w
 worker that runs many jobs loads the network once. A task asks for one GPU where the cluster has
 GPUs (none otherwise) and is retried up to twice when it raises: a job that fails with a fault
 (not a GatysError, which no retry mends) raises, so a flaky node or file is tried again; the
-last failure stays in the store as the job's error record. The planner (gallery_plan.py) and
+last failure stays in the store as the job's error record. The planner (plan.py) and
 the store (jobs.py) are shared with the local backend; this module only schedules. Needs `pip install 'gatys[ray]'`.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import socket
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import GatysError
-from .gallery_results import JobReport
-from .jobs import Job, Store, batchable
+from ..errors import GatysError
+from ..jobs import Job, Store, batchable
+from .results import JobReport
 
 MAX_RETRIES = 2
 
@@ -38,7 +38,7 @@ def import_ray():
 
 def _transfer(make_transfer: Callable | None):
     """The Transfer this worker process reuses across its tasks."""
-    from .engine import Transfer
+    from ..engine import Transfer
 
     factory = make_transfer or Transfer
     if factory not in _TRANSFERS:

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gatys import winograd
-from gatys.winograd import WinogradWeights
+from . import winograd
+from .winograd import WinogradWeights
 
 _FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _PACK = getattr(torch._C._nn, "mkldnn_reorder_conv2d_weight", None) if _FUSED is not None else None

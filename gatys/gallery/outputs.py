@@ -13,11 +13,11 @@ from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
-from . import report
-from .config import TransferConfig, options
-from .files import write_atomically
-from .gallery_plan import Plan, PlannedJob
-from .jobs import Job
+from .. import report
+from ..config import TransferConfig, options
+from ..files import write_atomically
+from ..jobs import Job
+from .plan import Plan, PlannedJob
 
 THUMBNAIL = 256  # longest side of DIR/thumbs/<id>.png
 SHEET_CELL = 160  # contact-sheet cell, pixels

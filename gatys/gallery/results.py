@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .gallery_plan import PlannedJob
-from .jobs import Outcome
+from ..jobs import Outcome
+from .plan import PlannedJob
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .gallery_plan import device_type as _device_type  # a name of this module's: tests patch it
-from .gallery_results import JobReport
-from .jobs import Job, Store, batchable
+from ..jobs import Job, Store, batchable
+from .plan import device_type as _device_type  # a name of this module's: tests patch it
+from .results import JobReport
 
 
 def local_workers(jobs: Sequence[Job], workers: int | None) -> list[str | None]:
@@ -39,7 +39,7 @@ def run_local(directory: Path, jobs: Sequence[Job], workers: int | None = None,
     report_to = on_report or (lambda job_report: None)
     batches = batchable(jobs, batch)
     if devices == [None]:
-        from .engine import Transfer
+        from ..engine import Transfer
 
         transfer, store, reports = Transfer(), Store(directory), []
         for group in batches:
@@ -96,7 +96,7 @@ def _start_worker(devices, threads: int) -> None:
 
 def _work(directory: str, jobs: list[Job]) -> list[JobReport]:
     """Run a batch of jobs in this worker process, on its device, with its Transfer."""
-    from .engine import Transfer
+    from ..engine import Transfer
 
     if "transfer" not in _WORKER:
         _WORKER["transfer"] = Transfer()
