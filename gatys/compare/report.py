@@ -6,21 +6,18 @@ escaping templates (gatys/report.py), so every file name, loss spec and setting 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from .. import report as shared
 from ..images import to_pil
-
-if TYPE_CHECKING:
-    from .study import StudyResult
+from .result import StudyResult
 
 GRID_CELL = 160
 FILES = ("report.html", "grid.png", "cross.csv", "pairs.csv", "study.json")
 
 
-def write(directory: Path, result: "StudyResult", content: torch.Tensor, style: torch.Tensor,
+def write(directory: Path, result: StudyResult, content: torch.Tensor, style: torch.Tensor,
           outputs: dict[tuple[str, int], torch.Tensor]) -> None:
     """Every file of the study (study.json last: its timings then include the rest)."""
     grid = grid_image(result, content, style, outputs)
@@ -38,11 +35,11 @@ def write(directory: Path, result: "StudyResult", content: torch.Tensor, style: 
     write_json(directory, result)
 
 
-def write_json(directory: Path, result: "StudyResult") -> None:
+def write_json(directory: Path, result: StudyResult) -> None:
     shared.write_json(directory / "study.json", result.as_dict())
 
 
-def grid_image(result: "StudyResult", content: torch.Tensor, style: torch.Tensor,
+def grid_image(result: StudyResult, content: torch.Tensor, style: torch.Tensor,
                outputs: dict[tuple[str, int], torch.Tensor]):
     """Content, style, then each loss's output, one row per seed (placeholders for failed runs)."""
     settings = result.settings
@@ -62,7 +59,7 @@ def grid_image(result: "StudyResult", content: torch.Tensor, style: torch.Tensor
                                 column_labels=["content", "style", *labels], cell=GRID_CELL, title=title)
 
 
-def page_context(result: "StudyResult", grid) -> dict:
+def page_context(result: StudyResult, grid) -> dict:
     """What compare.html shows: plain values and rows, every one escaped by the template."""
     settings = result.settings
     labels = settings["losses"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
@@ -27,6 +27,7 @@ from ..images import load_image, resize, save_image, scaled_size
 from ..jobs import Job, Outcome, Store, batchable, run_job
 from . import calibrate, equivalence, frames, identities, report, scoring
 from .progress import StudyProgress, TimeBudget
+from .result import StudyResult
 from .settings import DEFAULT_BUDGET, DEFAULT_LOSSES, DEFAULT_SEEDS, StudySettings
 
 CLOCK_ITERATIONS = 10**6  # the evaluation cap of a run that a wall-clock budget ends
@@ -39,26 +40,6 @@ class Run:
     label: str
     seed: int
     job: Job
-
-
-@dataclass
-class StudyResult:
-    """Everything a study measured, as plain data (what study.json holds)."""
-
-    settings: dict
-    environment: dict
-    commands: dict
-    weights: dict            # per loss: the calibration factor, the specs and weights run, strengths at the start
-    runs: list[dict]         # per loss × seed: status, image, evaluations, seconds, final losses, the loss trace
-    cross: dict              # the cross-evaluation matrix (mean and std over seeds) and its per-seed records
-    distances: dict          # the style distance: its definition, the matrix over outputs, each output to the style
-    pairs: list[dict]        # per pair of losses: between/within distances, ratio, p, verdict
-    verdicts: list[str]      # one sentence per pair
-    identities: list[dict]
-    timings: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class Study:

@@ -57,28 +57,28 @@ def sheet_names(groups: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]
 def write_contact_sheets(plan: Plan, thumbs: Mapping[str, Path]) -> dict[tuple[str, str] | None, Path]:
     """contact-sheet.png (every group side by side) and, where there are several (loss, variant)
     groups, contact-sheet-<name>.png for each: contents as rows, styles as columns."""
-    gallery, directory = plan.gallery, plan.store.directory
+    layout, directory = plan.layout, plan.store.directory
     content_paths, style_paths = _input_paths(plan)
-    content_headers = _headers(content_paths, gallery.contents)
-    style_headers = _headers(style_paths, gallery.styles)
+    content_headers = _headers(content_paths, layout.contents)
+    style_headers = _headers(style_paths, layout.styles)
     cells = _cells(plan)
 
     def sheet(groups: Sequence[tuple[str, str]], title: str) -> Image.Image:
-        columns = [(style, group) for group in groups for style in gallery.styles]
+        columns = [(style, group) for group in groups for style in layout.styles]
         grid = [[_cell(cells.get((content, style, group)), thumbs) for style, group in columns]
-                for content in gallery.contents]
+                for content in layout.contents]
         several = len(groups) > 1
         return report.labelled_grid(
-            grid, row_labels=gallery.contents,
+            grid, row_labels=layout.contents,
             column_labels=[f"{style} · {_group_label(group)}" if several else style for style, group in columns],
-            row_headers=[content_headers[content] for content in gallery.contents],
+            row_headers=[content_headers[content] for content in layout.contents],
             column_headers=[style_headers[style] for style, _ in columns], cell=SHEET_CELL, title=title)
 
-    groups = gallery.groups
-    written = {None: _save(sheet(groups, _sheet_title(gallery.name, groups)), directory / "contact-sheet.png")}
+    groups = layout.groups
+    written = {None: _save(sheet(groups, _sheet_title(layout.name, groups)), directory / "contact-sheet.png")}
     if len(groups) > 1:
         for group, name in sheet_names(groups).items():
-            written[group] = _save(sheet([group], _sheet_title(gallery.name, [group])),
+            written[group] = _save(sheet([group], _sheet_title(layout.name, [group])),
                                    directory / f"contact-sheet-{name}.png")
     return written
 
@@ -130,24 +130,24 @@ def write_index(plan: Plan, sheets: Mapping[tuple[str, str] | None, Path],
                 thumbs: Mapping[str, Path]) -> Path:
     """DIR/index.html: the contact sheets, a table per group linking each thumbnail to its image,
     each job's settings, and the failures with their messages."""
-    gallery, directory = plan.gallery, plan.store.directory
+    layout, directory = plan.layout, plan.store.directory
     content_paths, style_paths = _input_paths(plan)
     inputs = {label: report.image_data_uri(path, 96) for label, path in {**content_paths, **style_paths}.items()}
     cells = _cells(plan)
     groups = []
-    for group in gallery.groups:
+    for group in layout.groups:
         rows = []
-        for content in gallery.contents:
+        for content in layout.contents:
             row = []
-            for style in gallery.styles:
+            for style in layout.styles:
                 job = cells.get((content, style, group))
                 row.append(None if job is None else _index_cell(plan, job, thumbs, directory))
             rows.append({"label": content, "image": inputs[content], "cells": row})
         groups.append({"title": _group_label(group), "rows": rows, "sheet": _link(sheets.get(group), directory)})
     failures = [{"id": job_id, "job": job, "message": message} for job_id, job, message in plan.failures()]
     return report.write_html(
-        directory / "index.html", "gallery.html", name=gallery.name, counts=plan.counts, total=plan.total,
-        styles=[{"label": style, "image": inputs[style]} for style in gallery.styles], groups=groups,
+        directory / "index.html", "gallery.html", name=layout.name, counts=plan.counts, total=plan.total,
+        styles=[{"label": style, "image": inputs[style]} for style in layout.styles], groups=groups,
         overview=_link(sheets.get(None), directory), failures=failures,
         shared=_shared_settings(plan.jobs))
 

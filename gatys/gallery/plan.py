@@ -10,7 +10,6 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -19,9 +18,6 @@ from ..config import TransferConfig
 from ..errors import GatysError
 from ..images import scaled_size
 from ..jobs import Job, Store
-
-if TYPE_CHECKING:
-    from .spec import Gallery
 
 # Rough cost of one evaluation where no finished job has been timed yet: seconds per output
 # pixel and a fixed part, from docs/performance.md (float32 on a 2-core CPU; an H200).
@@ -56,11 +52,23 @@ class PlannedJob:
         return f"{self.content} × {self.style}" + (f" · {extra}" if extra else "")
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What the plan and the outputs need of a gallery: its name, axes and the labels of its rows,
+    columns and sheets (plain data, so nothing here points back at the Gallery that made it)."""
+
+    name: str
+    axes: dict[str, int] | None # count per axis (contents, styles, losses, variants); None: listed jobs
+    contents: list[str]
+    styles: list[str]
+    groups: list[tuple[str, str]]
+
+
 @dataclass
 class Plan:
     """A gallery's jobs with their status in a store; counts over distinct ids."""
 
-    gallery: Gallery
+    layout: Layout
     jobs: list[PlannedJob]
     store: Store
 
@@ -128,11 +136,11 @@ class Plan:
 
     def describe(self, retry_failed: bool = False, workers: int | None = None) -> str:
         """The dry run's text: counts, what is left, and the time it should take."""
-        axes = self.gallery.axes
+        axes = self.layout.axes
         shape = (" (" + " × ".join(f"{count} {name if count != 1 else SINGULAR.get(name, name)}"
                                    for name, count in axes.items()) + ")") if axes else " (listed jobs)"
         left = self.to_run(retry_failed)
-        lines = [f"gallery {self.gallery.name}: {self.total} jobs{shape}: {self.done} done, "
+        lines = [f"gallery {self.layout.name}: {self.total} jobs{shape}: {self.done} done, "
                  f"{self.failed} failed, {self.missing} missing"]
         if not left:
             lines.append(self.nothing_to_do())

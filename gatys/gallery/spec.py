@@ -31,7 +31,7 @@ from ..errors import GatysError
 from ..jobs import Job, Store
 from .local import run_local
 from .outputs import write_outputs
-from .plan import Plan, PlannedJob, image_size
+from .plan import Layout, Plan, PlannedJob, image_size
 from .results import JobReport, Summary
 
 SPEC_KEYS = ("name", "contents", "styles", "losses", "defaults", "variants", "jobs")
@@ -209,7 +209,7 @@ class Gallery:
         store = store if isinstance(store, Store) else Store(store)
         _check_images_readable(path for job in self.jobs for path in job.job.inputs)
         planned = [dataclasses.replace(job, status=store.status(job.id)) for job in self.jobs]
-        return Plan(self, planned, store)
+        return Plan(Layout(self.name, self.axes, self.contents, self.styles, self.groups), planned, store)
 
     def run(self, directory: str | os.PathLike, backend: str = "local", workers: int | None = None,
             address: str | None = None, retry_failed: bool = False, progress: bool = True, batch: int = 1
