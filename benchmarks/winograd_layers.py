@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from gatys.fast.cpu_layers import _conv, _packed
+from gatys.fast.cpu_layers import conv3x3, pack_weight
 from gatys.device import configure
 from gatys.fast.winograd import WinogradWeights, pays
 
@@ -34,10 +34,10 @@ def time_layer(c_in: int, c_out: int, height: int, width: int, repeats: int) -> 
     x = torch.rand(1, c_in, height, width, generator=generator).contiguous(memory_format=torch.channels_last)
     weight = torch.randn(c_out, c_in, 3, 3, generator=generator) * (2 / (9 * c_in)) ** 0.5
     bias = torch.zeros(c_out)
-    packed, transformed = _packed(weight, tuple(x.shape)), WinogradWeights(weight)
+    packed, transformed = pack_weight(weight, tuple(x.shape)), WinogradWeights(weight)
     cpu = torch.device("cpu")
     with torch.no_grad():
-        direct = median(timed(lambda: _conv(x, packed, bias, relu=True), cpu, repeats, warmup=2))
+        direct = median(timed(lambda: conv3x3(x, packed, bias, relu=True), cpu, repeats, warmup=2))
         winograd = median(timed(lambda: transformed.conv(x, bias, relu=True), cpu, repeats, warmup=2))
     return {"c_in": c_in, "c_out": c_out, "height": height, "width": width, "direct_ms": 1e3 * direct,
             "winograd_ms": 1e3 * winograd, "rule": pays(c_in, c_out, height, width)}

@@ -44,7 +44,7 @@ def conv_relu(conv: nn.Conv2d, x: torch.Tensor, pass_input: bool = False):
 
     pass_input=True returns (relu(conv(x)), x'), x' being x itself for other consumers: their
     gradient then arrives here and is added to conv's input gradient inside the same oneDNN
-    call, instead of autograd adding the two in a pass of its own (see _conv).
+    call, instead of autograd adding the two in a pass of its own (see conv3x3).
     """
     return _ConvReLU.apply(x, conv.bias, _weights(conv, x), False, pass_input)
 
@@ -88,7 +88,7 @@ def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
         if transformed:
             entries[key] = (WinogradWeights(dense), WinogradWeights(flipped))
         elif packable:
-            entries[key] = (_packed(dense, key), _packed(flipped, (key[0], dense.shape[0], *key[2:])))
+            entries[key] = (pack_weight(dense, key), pack_weight(flipped, (key[0], dense.shape[0], *key[2:])))
         else:
             layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
             entries[key] = (dense, flipped.contiguous(memory_format=layout or torch.contiguous_format))
@@ -97,12 +97,13 @@ def _weights(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return entries[key]
 
 
-def _packed(weight: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
+def pack_weight(weight: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """W in oneDNN's own layout for inputs of this shape (packed once, not at every call)."""
     return _PACK(weight.contiguous().to_mkldnn(), [1, 1], [1, 1], [1, 1], 1, list(input_shape))
 
 
-def _conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False,
-          add: torch.Tensor | None = None) -> torch.Tensor:
+def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False,
+            add: torch.Tensor | None = None) -> torch.Tensor:
     """conv(x, W), with its ReLU or plus `add`, by oneDNN where it runs this dtype, by torch otherwise.
 
     `add` is summed into the output as oneDNN's binary post-op where it has the output's
@@ -134,7 +135,7 @@ class _ConvReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, bias, weights, pool, pass_input):
         forward_weight, ctx.flipped = weights
-        y = _conv(x, forward_weight, bias, relu=True)
+        y = conv3x3(x, forward_weight, bias, relu=True)
         ctx.size = y.shape[-2:]
         if pool:
             y, indices = torch.ops.aten.max_pool2d_with_indices(y, [2, 2], [2, 2])
@@ -157,7 +158,7 @@ class _ConvReLU(torch.autograd.Function):
         masked = torch.ops.aten.threshold_backward(grad, y, 0)
         if indices:
             masked = _unpool(masked, indices[0], ctx.size)
-        return _conv(masked, ctx.flipped, None, add=passed_grad), None, None, None, None
+        return conv3x3(masked, ctx.flipped, None, add=passed_grad), None, None, None, None
 
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
