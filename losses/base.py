@@ -24,7 +24,7 @@ class StyleLoss(nn.Module):
 
     `weight` multiplies the loss of every layer it is applied to; its default is the
     class attribute `default_weight`, chosen so that, with the engine's default content
-    weight, each loss gives a comparably strong stylisation (see README). `layers`
+    weight, each loss gives a comparably strong stylisation (see docs/losses.md). `layers`
     names the VGG layers the loss is applied to (None: the engine's default style layers).
     `capturable` says whether forward can be recorded in a CUDA graph: it is False for a
     loss that reads a device value on the host (a check, a data-dependent size), and the

@@ -1,4 +1,4 @@
-"""Settings from one source: each TransferConfig field is one CLI option, one TOML key and one README row."""
+"""Settings from one source: each TransferConfig field is one CLI option, one TOML key and one row of docs/cli.md."""
 from __future__ import annotations
 
 import re
@@ -12,7 +12,7 @@ from gatys.cli import cli
 from gatys.config import RUN_KEYS, RunOptions, TransferConfig, options, settings_from, toml_keys
 from gatys.errors import GatysError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+CLI_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 RUN_FLAGS = {"--output", "--config", "--save-every", "--manifest", "--quiet"}  # the run's, not the config's
 
 
@@ -44,9 +44,9 @@ def test_every_field_has_exactly_one_toml_key_and_the_reverse():
         assert getattr(config, name) == default
 
 
-def _readme_rows() -> dict[str, str]:
-    """Option cell → default cell of the README's option table."""
-    text = README.read_text()
+def _guide_rows() -> dict[str, str]:
+    """Option cell → default cell of the option table in docs/cli.md."""
+    text = CLI_GUIDE.read_text()
     table = text[text.index("| option | default | what it does |"):].split("\n\n")[0]
     rows = {}
     for line in table.splitlines():
@@ -56,13 +56,13 @@ def _readme_rows() -> dict[str, str]:
     return rows
 
 
-def test_the_readme_option_table_lists_every_field_with_its_real_default():
-    rows = _readme_rows()
+def test_the_cli_guide_option_table_lists_every_field_with_its_real_default():
+    rows = _guide_rows()
     for name, option in options().items():
         flag = option.flag_for(name)
         cell = f"--{flag} / --no-{flag}" if option.kind == "bool" else f"--{flag}"
-        assert cell in rows, f"README has no row for {cell}"
-        assert rows[cell] == option.shown, f"README's default for {cell}"
+        assert cell in rows, f"docs/cli.md has no row for {cell}"
+        assert rows[cell] == option.shown, f"docs/cli.md's default for {cell}"
     documented = {cell.split(" / ")[0].split(",")[-1].strip() for cell in rows}
     assert documented - {f"--{o.flag_for(n)}" for n, o in options().items()} == RUN_FLAGS
 

@@ -1,4 +1,4 @@
-"""What the engine puts between the losses and the optimizer: each factor of the README's formula, measured.
+"""What the engine puts between the losses and the optimizer: each factor of the formula in docs/losses.md, measured.
 
     total = content_weight · MSE(F_c(x)/s_c, P/s_c)
           + style_weight · Σ_losses loss.weight/|layers| · Σ_layers D_l + tv_weight · TV(x)
