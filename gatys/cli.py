@@ -229,10 +229,17 @@ def gallery(spec, directory, backend, workers, address, retry_failed, batch, dry
               help="gatys: this engine's objective; li2017: Li et al.'s reference code's.  [default: gatys]")
 @click.option("--batch", type=click.IntRange(min=1), help="Runs optimised together, one network pass for all on a GPU (the "
               "same results to rounding); on a CPU each image is evaluated alone, so it gains nothing.  [default: 1]")
+@click.option("--alpha", type=float, help="Family-wise level of a `different` verdict (Holm over every pair).  "
+              "[default: 0.05]")
+@click.option("--margin", type=float, help="Equivalence margin, as a fraction of the effect of running the first "
+              "loss on another painting.  [default: 0.1]")
+@click.option("--reference-style", type=click.Path(exists=True, dir_okay=False),
+              help="The controls' other painting, the margin's unit.  [default: a bundled one]")
 @config_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
-def compare(ctx, content, style, output, loss_list, seeds, match, budget, seconds, frame, batch, quiet, **values):
+def compare(ctx, content, style, output, loss_list, seeds, match, budget, seconds, frame, batch, alpha, margin,
+            reference_style, quiet, **values):
     """Compare style losses on CONTENT and STYLE: runs, cross-scores, equivalence verdicts, report.
 
     Every loss × seed runs as a job in OUTPUT/jobs (rerun to resume). Transfer options are those of
@@ -243,7 +250,7 @@ def compare(ctx, content, style, output, loss_list, seeds, match, budget, second
 
     study = {name: value for name, value in
              dict(losses=loss_list, seeds=seeds, match=match, budget=budget, seconds=seconds, frame=frame,
-                  batch=batch).items()
+                  batch=batch, alpha=alpha, margin=margin, reference_style=reference_style).items()
              if value is not None}
     try:
         result = Study(content, style, output, **study, **given_flags(ctx, values)).run(quiet=quiet)

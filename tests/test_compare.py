@@ -19,7 +19,8 @@ from PIL import Image
 from browser import external_references, needs_chromium, screenshot
 from gatys.cli import cli
 from gatys.compare import Study, parse_losses
-from gatys.compare.calibrate import strength
+from gatys.compare.calibrate import strength, style_term
+from gatys.compare.controls import CONTENT_ONLY, LABELS as CONTROLS, REFERENCE_STYLE
 from gatys.errors import GatysError
 
 # File names a user could give: each must come out of the report as text, never as markup.
@@ -48,22 +49,63 @@ def study(inputs, transfer, tmp_path_factory):
 def test_the_diagonal_falls_below_one_for_every_loss(study):
     _, result = study
     cross = result.cross
-    assert cross["rows"] == list(parse_losses(LOSSES)) and cross["columns"] == [*parse_losses(LOSSES), "content"]
-    for i, label in enumerate(cross["rows"]):
+    losses = list(parse_losses(LOSSES))
+    assert cross["rows"] == [*losses, *CONTROLS] and cross["columns"] == [*losses, "content"]
+    for i, label in enumerate(losses):
         assert cross["mean"][i][i] < 1, label
         assert cross["seeds"][i][i] == 2
         assert cross["std"][i][i] is not None
 
 
+def test_an_off_diagonal_entry_is_the_column_s_objective_at_the_row_s_output(study, inputs, transfer):
+    """Entry (moments, gram) at seed 1: gram's own style term, as its run optimised it, at moments' output."""
+    directory, result = study
+    study_again = Study(*inputs, directory, transfer=transfer, **TINY)
+    configs, initial, _ = study_again.prepare()
+    row = next(r for r in result.runs if r["loss"] == "moments" and r["seed"] == 1)
+    output = Image.open(directory / row["image"])
+    objective = transfer.objective(study_again.content, study_again.style, config=configs["gram", 1])
+    from gatys.images import as_image
+    with torch.no_grad():
+        value = float(style_term(objective, as_image(output).to(objective.content_target.device)))
+        at_start = float(style_term(objective, initial[1]))
+    record = next(r for r in result.cross["records"]
+                  if r["optimised"] == "moments" and r["scored_by"] == "gram" and r["seed"] == 1)
+    assert record["value"] == pytest.approx(value, rel=1e-5)
+    assert record["value_at_init"] == pytest.approx(at_start, rel=1e-5)
+    assert record["value"] != pytest.approx(next(
+        r["value"] for r in result.cross["records"]
+        if r["optimised"] == "gram" and r["scored_by"] == "gram" and r["seed"] == 1), rel=1e-3)
+
+
+def test_the_controls_are_the_baseline_and_the_margin_s_unit(study):
+    _, result = study
+    losses = list(parse_losses(LOSSES))
+    cross = result.cross
+    content_only = cross["mean"][cross["rows"].index(CONTENT_ONLY)]
+    gram_row = cross["mean"][0]
+    assert content_only[0] > gram_row[0]  # without style, gram's term stays far higher than gram's own run leaves it
+    margin = result.distances["margin"]
+    assert margin["anchor"] == losses[0] and margin["fraction"] == 0.1
+    assert margin["unit"] > 0 and margin["margin"] == pytest.approx(0.1 * margin["unit"])
+    assert all(p["margin"] == margin["margin"] for p in result.pairs)
+    to_style = {}
+    for d in result.distances["to_style"]:
+        to_style.setdefault(d["loss"], []).append(d["distance"])
+    assert np.mean(to_style[REFERENCE_STYLE]) > np.mean(to_style[losses[0]])  # the other painting is farther
+
+
 def test_every_run_finished_once_and_its_trace_is_kept(study):
     directory, result = study
     assert [(r["loss"], r["seed"]) for r in result.runs] == [(label, seed) for seed in (0, 1)
-                                                             for label in parse_losses(LOSSES)]
+                                                             for label in (*parse_losses(LOSSES), *CONTROLS)]
     for record in result.runs:
         assert record["status"] == "done"
         assert (directory / record["image"]).is_file()
         assert record["evaluations"] == 8
         assert len(record["trace"][0]["losses"]["total"]) == 8
+        assert record["precision"] == "fp32" and record["device"].startswith("cpu")
+    assert result.environment["precisions"] == ["fp32"] and len(result.environment["devices"]) == 1
 
 
 def test_the_files_parse(study):
@@ -75,15 +117,18 @@ def test_the_files_parse(study):
     assert set(saved["timings"]) >= {"runs_seconds", "scoring_seconds", "total_seconds"}
     with open(directory / "cross.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 8 * (4 + 1)  # every output by every loss and by the content loss
+    assert len(rows) == 12 * (4 + 1)  # every output (controls too) by every loss and by the content loss
     assert all(float(row["remaining"]) == pytest.approx(float(row["value"]) / float(row["value_at_init"]))
                for row in rows)
     with open(directory / "pairs.csv", newline="") as handle:
         pairs = list(csv.DictReader(handle))
     assert len(pairs) == 6
-    assert {row["verdict"] for row in pairs} <= {"indistinguishable", "different", "unresolved"}
+    # 2 seeds: the paired test's smallest p is 0.5, and no interval from 2 seeds may declare equivalence
+    assert {row["verdict"] for row in pairs} == {"inconclusive"}
+    assert {float(row["smallest_p"]) for row in pairs} == {0.5}
+    assert [p["sentence"] for p in result.pairs] == result.verdicts
     with Image.open(directory / "grid.png") as grid:
-        assert grid.width > 6 * 160 and grid.height > 2 * 160
+        assert grid.width > 8 * 160 and grid.height > 2 * 160
 
 
 def test_user_strings_are_escaped_in_the_report(study):
@@ -127,6 +172,16 @@ def test_calibration_equalises_the_matched_quantity(match, content_path, style_p
     for label in study.settings.losses:
         objective = transfer.objective(study.content, study.style, config=configs[label, 0])
         measured[label] = strength(objective, initial[0])
+        # the objective's own style term, as a run evaluates it; its gradient from the objective without
+        # the content and TV terms, whose total is then the style term alone
+        _, parts = objective(initial[0])
+        style_only = transfer.objective(study.content, study.style,
+                                        config=configs[label, 0].replace(content_weight=0.0, tv_weight=0.0))
+        x = initial[0].clone().requires_grad_(True)
+        total, _ = style_only(x)
+        (gradient,) = torch.autograd.grad(total, x)
+        assert measured[label].value == pytest.approx(float(parts["style"]), rel=1e-5), label
+        assert measured[label].gradient == pytest.approx(float(gradient.double().norm()), rel=1e-4), label
     reference = getattr(measured["gram"], match)
     assert weights["gram"]["factor"] == pytest.approx(1.0, rel=1e-6)  # gram at its default weight
     for label, found in measured.items():
@@ -146,12 +201,13 @@ def test_without_matching_each_loss_keeps_its_default_weight(content_path, style
 def test_a_clock_budget_ends_runs_keeps_them_and_a_rerun_skips_them(content_path, style_path, transfer, tmp_path):
     options = dict(losses="gram", seeds=1, seconds=0.3, size=32, precision="fp32", device="cpu", transfer=transfer)
     result = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
-    (run,) = result.runs
+    run, *controls = result.runs
+    assert [control["loss"] for control in controls] == list(CONTROLS)
     assert run["status"] == "done" and run["stopped_by_clock"]
     assert run["seconds"] >= 0.3 and 1 <= run["evaluations"] < 10**6
     assert (tmp_path / run["image"]).is_file() and run["image"].startswith("clock/0.3s/jobs/")
     again = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
-    assert again.runs[0]["status"] == "skipped"
+    assert {r["status"] for r in again.runs} == {"skipped"}
 
 
 _KILLED_STUDY = """
@@ -179,11 +235,11 @@ def test_a_study_killed_halfway_resumes_without_redoing_finished_runs(content_pa
     finally:
         process.wait()
     before = {path.name: path.stat().st_mtime_ns for path in jobs.glob("*.json")}
-    assert 2 <= len(before) < 6
+    assert 2 <= len(before) < 10
     result = Study(content_path, style_path, directory, losses="gram,mmd-linear,moments", seeds=2, budget=40,
                    size=32, precision="fp32", device="cpu", transfer=transfer).run(quiet=True)
     statuses = [r["status"] for r in result.runs]
-    assert statuses.count("skipped") == len(before) and statuses.count("done") == 6 - len(before)
+    assert statuses.count("skipped") == len(before) and statuses.count("done") == 10 - len(before)
     assert all((jobs / name).stat().st_mtime_ns == mtime for name, mtime in before.items())
     assert (directory / "report.html").is_file()
 
@@ -267,7 +323,7 @@ def test_ctrl_c_stops_the_study_keeping_finished_runs_only(content_path, style_p
     assert not (tmp_path / "report.html").exists()
     monkeypatch.undo()
     result = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
-    assert [r["status"] for r in result.runs] == ["skipped", "done"]
+    assert [r["status"] for r in result.runs] == ["skipped", "done", "done", "done"]  # then the two controls
 
 
 def test_ctrl_c_in_the_command_line_exits_130_and_says_how_to_resume(content_path, style_path, tmp_path,
@@ -343,7 +399,7 @@ def test_a_run_that_fails_inside_a_study_is_reported_and_retried_on_rerun(conten
     assert {status for (loss, _), status in statuses.items() if loss != "moments"} == {"done"}
     failed = [r for r in result.runs if r["status"] == "failed"]
     assert all(r["error"] == "RuntimeError: the <moments> fell over" and r["image"] is None for r in failed)
-    assert {(p["a"], p["b"]): p["verdict"] == "untested" for p in result.pairs} == {
+    assert {(p["a"], p["b"]): p["reason"].startswith("not tested") for p in result.pairs} == {
         ("gram", "mmd-linear"): False, ("gram", "moments"): True, ("mmd-linear", "moments"): True}
     html = (tmp_path / "report.html").read_text()
     assert "the &lt;moments&gt; fell over" in html and "the <moments>" not in html
@@ -352,8 +408,9 @@ def test_a_run_that_fails_inside_a_study_is_reported_and_retried_on_rerun(conten
     monkeypatch.undo()
     again = Study(content_path, style_path, tmp_path, **options).run(quiet=True)
     assert {(r["loss"], r["status"]) for r in again.runs} == {("gram", "skipped"), ("mmd-linear", "skipped"),
-                                                               ("moments", "done")}
-    assert "untested" not in {p["verdict"] for p in again.pairs}
+                                                               ("moments", "done"), (CONTENT_ONLY, "skipped"),
+                                                               (REFERENCE_STYLE, "skipped")}
+    assert not any(p["reason"].startswith("not tested") for p in again.pairs)
 
 
 def test_batch_with_a_clock_budget_exits_2(content_path, style_path, tmp_path):

@@ -1,15 +1,15 @@
-"""The equivalence test's pieces: the energy distance against brute force, the permutation test, the verdicts."""
+"""The style distance's pieces: the energy distance against brute force, the samples, the matrix, the pair summary.
+
+The test and the verdicts on these distances are tested in test_compare_verdicts.py."""
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pytest
 import torch
 
-from gatys.compare.equivalence import (compare_pair, distance_matrix, energy_distance, layer_samples,
-                                       permutation_test, style_distance, verdict)
+from gatys.compare.equivalence import compare_pair, distance_matrix, energy_distance, layer_samples, style_distance
 
 
 def brute_energy(x: np.ndarray, y: np.ndarray) -> float:
@@ -49,37 +49,10 @@ def points_matrix(points: np.ndarray) -> np.ndarray:
     return np.abs(points[:, None] - points[None, :])
 
 
-def test_identical_sets_give_p_one():
-    group = np.array([0.0, 1.0, 2.5])
-    result = permutation_test(points_matrix(np.concatenate([group, group])), 3)
-    assert result["p"] == 1.0 and result["exact"] and result["splits"] == math.comb(6, 3)
-    assert permutation_test(np.zeros((4, 4)), 2)["p"] == 1.0  # all outputs the same image
-
-
-def test_clearly_different_sets_give_a_small_p():
-    rng = np.random.default_rng(0)
-    points = np.concatenate([rng.normal(0, 0.1, 5), rng.normal(10, 0.1, 5)])
-    result = permutation_test(points_matrix(points), 5)
-    assert result["p"] == pytest.approx(2 / math.comb(10, 5))  # the split and its mirror
-    assert result["p"] == result["smallest_p"] < 0.01
-
-
-def test_many_seeds_draw_random_splits_reproducibly():
-    rng = np.random.default_rng(1)
-    points = np.concatenate([rng.normal(0, 1, 12), rng.normal(3, 1, 12)])
-    first = permutation_test(points_matrix(points), 12, permutations=2000)
-    assert not first["exact"] and first["splits"] == 2000
-    assert first == permutation_test(points_matrix(points), 12, permutations=2000)
-    assert first["p"] < 0.01
-
-
-def test_verdicts_follow_the_seed_to_seed_spread():
-    close = compare_pair(points_matrix(np.array([0.0, 1.0, 0.2, 0.9])), [0, 1], [2, 3])
-    assert verdict("a", "b", close, 2)[0] == "indistinguishable"
-    far = compare_pair(points_matrix(np.array([0.0, 1.0, 5.0, 6.0])), [0, 1], [2, 3])
-    word, sentence = verdict("a", "b", far, 2)
-    assert word == "different" and "2 seeds" in sentence and "smallest possible" in sentence
-    overlapping = compare_pair(points_matrix(np.array([0.0, 1.0, 1.5, 1.6])), [0, 1], [2, 3])
-    assert verdict("a", "b", overlapping, 2)[0] == "unresolved"
+def test_a_pair_is_summarised_by_its_between_and_seed_to_seed_distances():
+    pair = compare_pair(points_matrix(np.array([0.0, 1.0, 5.0, 6.5])), [0, 1], [2, 3])
+    assert pair["between"] == [5.0, 6.5, 4.0, 5.5] and pair["within_a"] == [1.0] and pair["within_b"] == [1.5]
+    assert pair["between_mean"] == 5.25 and pair["between_min"] == 4.0
+    assert pair["within_mean"] == 1.25 and pair["within_max"] == 1.5 and pair["ratio"] == pytest.approx(4.2)
     single = compare_pair(points_matrix(np.array([0.0, 1.0])), [0], [1])
-    assert verdict("a", "b", single, 1)[0] == "untested"
+    assert single["within_mean"] is None and single["ratio"] is None

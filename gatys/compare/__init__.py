@@ -5,19 +5,25 @@
                    seeds=3, match="gradient", budget=300, size=128).run()
     print("\\n".join(result.verdicts))
 
-Each loss × seed is a job in a Store under the study folder (resumable); every output is
-scored by every loss (the cross-evaluation matrix); a style distance that none of the losses
-computes compares the losses' outputs with the seed-to-seed spread (ratio, permutation test,
-a verdict in words); the Gram/MMD identities are measured on the study's own features; and
-report.html, grid.png, cross.csv, pairs.csv and study.json are written in the folder.
+Each loss × seed is a job in a Store under the study folder (resumable), and so are two controls
+per seed (the first loss without style, and on a second painting: controls.py); every output is
+scored by every loss (the cross-evaluation matrix, the controls its baseline rows); a style
+distance that none of the losses computes gives each pair of losses an effect (between-loss minus
+seed-to-seed distance), a paired permutation test (labels swapped within seeds, Holm-corrected over
+the pairs) and a bootstrap interval; `different`, `equivalent` (the interval inside a margin, a
+fraction of the reference painting's effect) or `inconclusive` follow; the Gram/MMD identities are
+measured on the study's own features; and report.html, grid.png, cross.csv, pairs.csv and
+study.json are written in the folder.
 
 Modules: settings (what a study is), frames (gatys and li2017 objectives as run settings),
-calibrate (--match), scoring (the matrix), equivalence (style distance, permutation test, verdicts),
-identities, progress (bar, lines, the clock budget), report (the files), study (the steps).
+calibrate (--match), controls, scoring (the matrix), equivalence (the style distance), verdicts
+(the statistics), identities, progress (bar, lines, the clock budget), result, report (the files),
+study (the steps).
 """
 from .frames import LI2017_LOSSES
-from .settings import DEFAULT_BUDGET, DEFAULT_LOSSES, DEFAULT_SEEDS, FRAMES, MATCHES, StudySettings, parse_losses
+from .settings import (DEFAULT_ALPHA, DEFAULT_BUDGET, DEFAULT_LOSSES, DEFAULT_MARGIN, DEFAULT_SEEDS, FRAMES, MATCHES,
+                       StudySettings, parse_losses)
 from .study import Study, StudyResult
 
-__all__ = ["DEFAULT_BUDGET", "DEFAULT_LOSSES", "DEFAULT_SEEDS", "FRAMES", "LI2017_LOSSES", "MATCHES", "Study",
-           "StudyResult", "StudySettings", "parse_losses"]
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_BUDGET", "DEFAULT_LOSSES", "DEFAULT_MARGIN", "DEFAULT_SEEDS", "FRAMES",
+           "LI2017_LOSSES", "MATCHES", "Study", "StudyResult", "StudySettings", "parse_losses"]

@@ -11,10 +11,14 @@ import torch
 
 from .. import report as shared
 from ..images import to_pil
+from . import controls, verdicts
 from .result import StudyResult
 
 GRID_CELL = 160
 FILES = ("report.html", "grid.png", "cross.csv", "pairs.csv", "study.json")
+PAIR_COLUMNS = ("a", "b", "verdict", "seeds", "effect", "ci_low", "ci_high", "level", "p", "corrected_p",
+                "smallest_p", "margin", "seeds_to_equivalence", "seeds_to_difference", "between_mean",
+                "within_mean", "ratio")
 
 
 def write(directory: Path, result: StudyResult, content: torch.Tensor, style: torch.Tensor,
@@ -26,11 +30,7 @@ def write(directory: Path, result: StudyResult, content: torch.Tensor, style: to
                                                "remaining"],
                      ([r["optimised"], r["scored_by"], r["seed"], r["value"], r["value_at_init"], r["remaining"]]
                       for r in result.cross["records"]))
-    shared.write_csv(directory / "pairs.csv", ["a", "b", "seeds", "between_mean", "between_min", "within_mean",
-                                               "within_max", "ratio", "p", "smallest_p", "verdict"],
-                     ([p["a"], p["b"], result.settings["seeds"], p["between_mean"], p["between_min"],
-                       p["within_mean"], p["within_max"], p["ratio"], p["p"], p["smallest_p"], p["verdict"]]
-                      for p in result.pairs))
+    shared.write_csv(directory / "pairs.csv", PAIR_COLUMNS, ([p[name] for name in PAIR_COLUMNS] for p in result.pairs))
     shared.write_html(directory / "report.html", "compare.html", **page_context(result, grid))
     write_json(directory, result)
 
@@ -43,7 +43,7 @@ def grid_image(result: StudyResult, content: torch.Tensor, style: torch.Tensor,
                outputs: dict[tuple[str, int], torch.Tensor]):
     """Content, style, then each loss's output, one row per seed (placeholders for failed runs)."""
     settings = result.settings
-    labels, seeds = settings["losses"], range(settings["seeds"])
+    labels, seeds = [*settings["losses"], *controls.LABELS], range(settings["seeds"])
     status = {(r["loss"], r["seed"]): r["status"] for r in result.runs}
     inputs = [to_pil(content), to_pil(style)]
     cells = [inputs + [to_pil(outputs[label, seed]) if (label, seed) in outputs else status.get((label, seed),
@@ -65,15 +65,16 @@ def page_context(result: StudyResult, grid) -> dict:
     labels = settings["losses"]
     cross = result.cross
     to_style = {label: [d["distance"] for d in result.distances["to_style"] if d["loss"] == label]
-                for label in labels}
+                for label in [*labels, *controls.LABELS]}
     weights = [[label, ", ".join(record["specs"]), record["factor"], record["value_at_init"],
                 record["gradient_at_init"], record["matched_ratio"]]
                for label, record in result.weights.items()]
     runs = [[r["loss"], r["seed"], r["status"], r["evaluations"], r["seconds"], r["seconds_per_evaluation"],
-             (r["final_losses"] or {}).get("style"), (r["final_losses"] or {}).get("content"), r["job"]]
+             (r["final_losses"] or {}).get("style"), (r["final_losses"] or {}).get("content"), r.get("precision"),
+             r.get("device"), r["job"]]
             for r in result.runs]
-    pairs = [[p["a"], p["b"], p["between_mean"], p["within_max"], p["ratio"], p["p"], p["smallest_p"], p["verdict"]]
-             for p in result.pairs]
+    pairs = [[p["a"], p["b"], p["verdict"], p["seeds"], p["effect"], _interval(p), p["p"], p["corrected_p"],
+              p["smallest_p"], p["between_mean"], p["within_mean"]] for p in result.pairs]
     identities = [[c["identity"], c["layer"], c["loss"], c["formula"], c["relative_error"],
                    "yes" if c["holds"] else "NO"] for c in result.identities]
     flat_settings = {key: value for key, value in settings.items() if key not in ("config", "transfer_options")}
@@ -83,6 +84,8 @@ def page_context(result: StudyResult, grid) -> dict:
         "environment": result.environment, "commands": result.commands,
         "grid": shared.image_data_uri(grid),
         "verdicts": [(p["verdict"], p["sentence"]) for p in result.pairs],
+        "margin": result.distances.get("margin", {}), "alpha": result.distances.get("alpha"), "level": verdicts.LEVEL,
+        "notes": [sentence for sentence in result.verdicts if sentence not in {p["sentence"] for p in result.pairs}],
         "labels": labels, "cross": cross, "heat_range": _style_range(cross),
         "weights": weights, "runs": runs, "pairs": pairs, "identities": identities,
         "failures": [[r["loss"], r["seed"], r["error"]] for r in result.runs if r["status"] == "failed"],
@@ -91,6 +94,12 @@ def page_context(result: StudyResult, grid) -> dict:
         "timings": [[name.replace("_", " "), value] for name, value in result.timings.items()],
         "files": [name for name in FILES if name != "report.html"],
     }
+
+
+def _interval(pair: dict) -> str | None:
+    if pair["ci_low"] is None:
+        return None
+    return f"[{pair['ci_low']:.3g}, {pair['ci_high']:.3g}]"
 
 
 def _mean(values: list[float]) -> float | None:

@@ -28,17 +28,19 @@ def _parts(objective: Objective, image: torch.Tensor) -> dict[str, float]:
 
 
 def score(transfer: Transfer, content: torch.Tensor, style: torch.Tensor, configs: dict[tuple[str, int], TransferConfig],
-          outputs: dict[tuple[str, int], torch.Tensor], initial: dict[int, torch.Tensor]) -> list[dict]:
-    """One record per (optimised loss, scored by, seed): the value, the value at the initial image, the ratio.
+          outputs: dict[tuple[str, int], torch.Tensor], initial: dict[int, torch.Tensor],
+          scorers: Sequence[str] | None = None) -> list[dict]:
+    """One record per (optimised run, scored by, seed): the value, the value at the initial image, the ratio.
 
-    `configs` holds each (loss, seed)'s run settings, `outputs` the finished runs' images,
-    `initial` each seed's initial image.
+    `configs` holds each (label, seed)'s run settings, `outputs` the finished runs' images,
+    `initial` each seed's initial image; `scorers` the labels whose style terms score (default:
+    every label; the controls are scored, never scorers).
     """
     labels = list(dict.fromkeys(label for label, _ in configs))
     records = []
     for seed, start in initial.items():
         finished = [label for label in labels if (label, seed) in outputs]
-        for column, scorer in enumerate(labels):
+        for column, scorer in enumerate(scorers if scorers is not None else labels):
             objective = transfer.objective(content, style, config=configs[scorer, seed])
             at_start = _parts(objective, start)
             for label in finished:
@@ -55,11 +57,11 @@ def _record(optimised: str, scored_by: str, seed: int, value: float, at_start: f
             "value_at_init": at_start, "remaining": remaining}
 
 
-def matrix(records: Sequence[dict], labels: Sequence[str]) -> dict:
-    """Rows: optimised loss; columns: each loss, then content. Mean and standard deviation over seeds."""
-    columns = [*labels, CONTENT]
+def matrix(records: Sequence[dict], rows: Sequence[str], scorers: Sequence[str] | None = None) -> dict:
+    """Rows: optimised runs; columns: each scoring loss (default: the rows), then content. Mean and sd over seeds."""
+    columns = [*(scorers if scorers is not None else rows), CONTENT]
     mean, spread, seeds = [], [], []
-    for row in labels:
+    for row in rows:
         mean.append([])
         spread.append([])
         seeds.append([])
@@ -69,4 +71,4 @@ def matrix(records: Sequence[dict], labels: Sequence[str]) -> dict:
             mean[-1].append(statistics.fmean(values) if values else None)
             spread[-1].append(statistics.stdev(values) if len(values) > 1 else None)
             seeds[-1].append(len(values))
-    return {"rows": list(labels), "columns": columns, "mean": mean, "std": spread, "seeds": seeds}
+    return {"rows": list(rows), "columns": columns, "mean": mean, "std": spread, "seeds": seeds}

@@ -25,6 +25,8 @@ MATCHES = ("none", "value", "gradient")
 FRAMES = ("gatys", "li2017")
 DEFAULT_SEEDS = 3
 DEFAULT_BUDGET = 300
+DEFAULT_ALPHA = 0.05
+DEFAULT_MARGIN = 0.1   # of the reference effect: what another painting changes (controls.py)
 STUDY_DEFAULTS = {"init": "noise", "size": 256, "octaves": 1, "tolerance": 0.0}  # where they differ from a transfer's
 
 
@@ -42,19 +44,27 @@ class StudySettings:
     seconds: float | None = None       # a wall-clock budget per run instead (pixels then depend on the clock)
     frame: str = "gatys"
     transfer_options: dict[str, Any] = field(default_factory=dict)  # TransferConfig fields the user gave
+    alpha: float = DEFAULT_ALPHA       # family-wise level of the `different` verdicts (Holm over the pairs)
+    margin: float = DEFAULT_MARGIN     # equivalence margin, a fraction of the reference effect
+    reference_style: Path | None = None  # the control's second painting (None: a bundled one)
 
     def __post_init__(self) -> None:
         for name in ("content", "style", "directory"):
             object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.reference_style is not None:
+            object.__setattr__(self, "reference_style", Path(self.reference_style))
         labels = parse_losses(self.losses) if isinstance(self.losses, str) else tuple(self.losses)
         object.__setattr__(self, "losses", labels)
         object.__setattr__(self, "transfer_options", dict(self.transfer_options))
         self.validate()
 
     def validate(self) -> None:
-        for path in (self.content, self.style):
-            if not path.is_file():
+        for path in (self.content, self.style, self.reference_style):
+            if path is not None and not path.is_file():
                 raise GatysError(f"cannot read image {path}: no such file")
+        for name, value in (("alpha", self.alpha), ("margin", self.margin)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise GatysError(f"{name} must be a number between 0 and 1, got {value!r}")
         if not self.losses:
             raise GatysError("a study needs at least one loss (--losses gram,moments)")
         if len(set(self.losses)) != len(self.losses):
@@ -97,7 +107,8 @@ class StudySettings:
     def as_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values.update(content=str(self.content), style=str(self.style), directory=str(self.directory),
-                      losses=list(self.losses), config=self.config.as_dict())
+                      losses=list(self.losses), config=self.config.as_dict(),
+                      reference_style=str(self.reference_style) if self.reference_style else None)
         return values
 
     def command(self) -> str:
@@ -106,6 +117,8 @@ class StudySettings:
                  "--losses", ",".join(self.losses), "--seeds", str(self.seeds), "--match", self.match,
                  "--frame", self.frame]
         words += ["--seconds", f"{self.seconds:g}"] if self.seconds is not None else ["--budget", str(self.budget)]
+        words += ["--alpha", f"{self.alpha:g}", "--margin", f"{self.margin:g}"]
+        words += ["--reference-style", str(self.reference_style)] if self.reference_style else []
         declared = options()
         for name, value in self.transfer_options.items():
             option = declared[name]
@@ -125,6 +138,8 @@ class StudySettings:
         """The same study from Python."""
         budget = f"seconds={self.seconds!r}" if self.seconds is not None else f"budget={self.budget!r}"
         options_text = "".join(f", {name}={value!r}" for name, value in self.transfer_options.items())
+        options_text += f", alpha={self.alpha!r}, margin={self.margin!r}"
+        options_text += f", reference_style={str(self.reference_style)!r}" if self.reference_style else ""
         return (f"from gatys.compare import Study\n"
                 f"result = Study({str(self.content)!r}, {str(self.style)!r}, {str(self.directory)!r}, "
                 f"losses={list(self.losses)!r}, seeds={self.seeds}, match={self.match!r}, {budget}, "

@@ -25,12 +25,13 @@ from ..engine import Transfer
 from ..errors import GatysError
 from ..images import load_image, resize, save_image, scaled_size
 from ..jobs import Job, Outcome, Store, batchable, run_job
-from . import calibrate, equivalence, frames, identities, report, scoring
+from . import calibrate, controls, equivalence, frames, identities, report, scoring, verdicts
 from .progress import StudyProgress, TimeBudget
 from .result import StudyResult
-from .settings import DEFAULT_BUDGET, DEFAULT_LOSSES, DEFAULT_SEEDS, StudySettings
+from .settings import DEFAULT_ALPHA, DEFAULT_BUDGET, DEFAULT_LOSSES, DEFAULT_MARGIN, DEFAULT_SEEDS, StudySettings
 
 CLOCK_ITERATIONS = 10**6  # the evaluation cap of a run that a wall-clock budget ends
+_NO_MARGIN = 1e-300  # a margin no interval fits in: where the controls measured none, nothing is `equivalent`
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class Study:
     def __init__(self, content: str | Path, style: str | Path, directory: str | Path, *,
                  losses: str | Sequence[str] | None = None, seeds: int = DEFAULT_SEEDS, match: str = "none",
                  budget: int | None = None, seconds: float | None = None, frame: str = "gatys",
-                 batch: int = 1, transfer: Transfer | None = None, **transfer_options: Any):
+                 batch: int = 1, transfer: Transfer | None = None, alpha: float = DEFAULT_ALPHA,
+                 margin: float = DEFAULT_MARGIN, reference_style: str | Path | None = None, **transfer_options: Any):
         iterations = transfer_options.pop("iterations", None)  # a synonym of budget
         if isinstance(iterations, (list, tuple)):
             if len(iterations) != 1:
@@ -64,7 +66,8 @@ class Study:
         if losses is None:
             losses = frames.LI2017_LOSSES if frame == "li2017" else DEFAULT_LOSSES
         self.settings = StudySettings(content, style, directory, losses, seeds, match, budget, seconds, frame,
-                                      transfer_options)
+                                      transfer_options, alpha=alpha, margin=margin, reference_style=reference_style)
+        self.reference_path = self.settings.reference_style or controls.bundled_reference(self.settings.style)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise GatysError(f"batch must be a whole number >= 1, got {batch!r}")
         clock = self.settings.seconds
@@ -93,6 +96,10 @@ class Study:
         iterations = CLOCK_ITERATIONS if settings.seconds is not None else settings.budget
         configs = {(label, seed): calibrated[label].replace(seed=seed, init=inits[seed], iterations=iterations)
                    for label in settings.losses for seed in settings.seed_values}
+        anchor = settings.losses[0]  # the controls run the first loss: without its style, and on another painting
+        for seed in settings.seed_values:
+            configs[controls.CONTENT_ONLY, seed] = configs[anchor, seed].replace(style_weight=0.0)
+            configs[controls.REFERENCE_STYLE, seed] = configs[anchor, seed]
         return configs, initial, weights
 
     def _initial_images(self, config: TransferConfig) -> tuple[dict[int, torch.Tensor], dict[int, str]]:
@@ -113,9 +120,13 @@ class Study:
         return images, inits
 
     def plan(self, configs: dict[tuple[str, int], TransferConfig]) -> list[Run]:
+        """Every loss × seed, then the controls of each seed."""
         settings = self.settings
-        return [Run(label, seed, Job(settings.content, (settings.style,), configs[label, seed]))
-                for seed in settings.seed_values for label in settings.losses]
+
+        def style_of(label: str) -> Path:
+            return self.reference_path if label == controls.REFERENCE_STYLE else settings.style
+        return [Run(label, seed, Job(settings.content, (style_of(label),), configs[label, seed]))
+                for seed in settings.seed_values for label in (*settings.losses, *controls.LABELS)]
 
     # -- running ----------------------------------------------------------------------------
     def run(self, quiet: bool = False, stream: TextIO | None = None) -> StudyResult:
@@ -135,8 +146,10 @@ class Study:
         outputs = {(r["loss"], r["seed"]): load_image(self.directory / r["image"]) for r in records
                    if r["status"] in ("done", "skipped")}
         mark = time.perf_counter()
-        cross_records = scoring.score(self.transfer, self.content, self.style, configs, outputs, initial)
-        cross = {**scoring.matrix(cross_records, self.settings.losses), "records": cross_records}
+        cross_records = scoring.score(self.transfer, self.content, self.style, configs, outputs, initial,
+                                      scorers=self.settings.losses)
+        cross = {**scoring.matrix(cross_records, [*self.settings.losses, *controls.LABELS], self.settings.losses),
+                 "records": cross_records}
         timings["scoring_seconds"] = time.perf_counter() - mark
         mark = time.perf_counter()
         distances, pairs, verdicts = self._equivalence(outputs)
@@ -227,6 +240,7 @@ class Study:
             "specs": list(run.job.config.style_losses),
             "image": str(self.store.image_path(run.job.id).relative_to(self.directory)) if manifest else None,
             "evaluations": evaluations, "seconds": seconds,
+            "precision": (manifest or {}).get("precision"), "device": (manifest or {}).get("device"),
             "seconds_per_evaluation": seconds / evaluations if seconds and evaluations else None,
             "stopped_by_clock": bool(manifest and manifest.get("interrupted")),
             "final_losses": (manifest or {}).get("final_losses"), "trace": (manifest or {}).get("trace"),
@@ -260,17 +274,32 @@ class Study:
         matrix = equivalence.distance_matrix(samples)
         to_style = [{"loss": label, "seed": seed, "distance": equivalence.style_distance(sample, style_samples)}
                     for (label, seed), sample in zip(keys, samples)]
-        pairs, verdicts = [], []
-        for i, a in enumerate(settings.losses):
-            for b in settings.losses[i + 1:]:
-                of_a, of_b = ([k for k, key in enumerate(keys) if key[0] == label] for label in (a, b))
-                pair = equivalence.compare_pair(matrix, of_a, of_b)
-                word, sentence = equivalence.verdict(a, b, pair, min(len(of_a), len(of_b)))  # finished seeds
-                pairs.append({"a": a, "b": b, **pair, "verdict": word, "sentence": sentence})
-                verdicts.append(sentence)
+        unit = controls.margin_unit(matrix, keys, settings.losses[0])
+        margin = settings.margin * unit if unit is not None and unit > 0 else None
+        tested = verdicts.study_verdicts(matrix, keys, margin if margin else _NO_MARGIN, losses=settings.losses,
+                                         alpha=settings.alpha)
+        pairs, sentences = [], []
+        for verdict in tested:
+            of_a, of_b = ([k for k, key in enumerate(keys) if key[0] == label] for label in (verdict.a, verdict.b))
+            spread = equivalence.compare_pair(matrix, of_a, of_b) if of_a and of_b else {}
+            pairs.append({"a": verdict.a, "b": verdict.b, "verdict": verdict.word, "seeds": verdict.seeds,
+                          "effect": verdict.effect, "ci_low": verdict.ci[0] if verdict.ci else None,
+                          "ci_high": verdict.ci[1] if verdict.ci else None, "level": verdict.level,
+                          "p": verdict.p, "corrected_p": verdict.corrected_p, "smallest_p": verdict.smallest_p,
+                          "margin": margin, "seeds_to_equivalence": verdict.seeds_to_equivalence,
+                          "seeds_to_difference": verdict.seeds_to_difference, "reason": verdict.reason,
+                          **{key: spread.get(key) for key in ("between_mean", "within_mean", "ratio")},
+                          "sentence": verdict.sentence()})
+            sentences.append(verdict.sentence())
+        if margin is None:
+            sentences.append("no pair can be called equivalent: the reference-style control gave no margin "
+                             f"({'fewer than 2 seeds finished' if unit is None else f'its effect is {unit:.3g}'})")
         distances = {"definition": equivalence.DISTANCE, "outputs": [{"loss": k[0], "seed": k[1]} for k in keys],
-                     "matrix": matrix.tolist(), "to_style": to_style}
-        return distances, pairs, verdicts
+                     "matrix": matrix.tolist(), "to_style": to_style,
+                     "margin": {"unit": unit, "fraction": settings.margin, "margin": margin,
+                                "anchor": settings.losses[0], "reference_style": str(self.reference_path)},
+                     "alpha": settings.alpha}
+        return distances, pairs, sentences
 
     def _environment(self, records: list[dict]) -> dict:
         """Versions, device, precision and the weights (with their SHA-256) the runs used."""
@@ -280,6 +309,8 @@ class Study:
         source = self.transfer.network(config, device, "fp32").source
         return {"gatys": __version__, "versions": manifest.get("versions"), "device": manifest.get("device"),
                 "precision": manifest.get("precision"), "batch": self.batch,
+                "precisions": sorted({r["precision"] for r in records if r.get("precision")}),
+                "devices": sorted({r["device"] for r in records if r.get("device")}),
                 "weights": manifest.get("weights") or {"name": source.name, "sha256": source.sha256},
                 "frame_differences": list(frames.LI2017_DIFFERENCES) if self.settings.frame == "li2017" else []}
 
