@@ -214,9 +214,9 @@ def gallery(spec, directory, backend, workers, address, retry_failed, batch, dry
 
 
 @cli.command()
-@click.argument("content")
-@click.argument("style")
-@click.option("-o", "--output", required=True, help="Study folder: jobs/, report.html, grid.png, CSVs, study.json.")
+@click.argument("images", nargs=-1, required=True, metavar="CONTENT STYLE [CONTENT STYLE]...")
+@click.option("-o", "--output", required=True, help="Study folder: jobs/, report.html, grid.png, CSVs, study.json "
+              "(several pairs: one such folder per pair under pairs/, and a pooled report).")
 @click.option("--losses", "loss_list", help="Losses to compare, comma-separated specs (a spec's own key=value "
               "pairs follow it).  [default: gram,mmd-linear,mmd-poly,mmd-gaussian,moments,w2,sliced-wasserstein]")
 @click.option("--seeds", type=int, help="Seeds per loss (noise init and the losses' random choices).  [default: 3]")
@@ -238,22 +238,30 @@ def gallery(spec, directory, backend, workers, address, retry_failed, batch, dry
 @config_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
-def compare(ctx, content, style, output, loss_list, seeds, match, budget, seconds, frame, batch, alpha, margin,
+def compare(ctx, images, output, loss_list, seeds, match, budget, seconds, frame, batch, alpha, margin,
             reference_style, quiet, **values):
     """Compare style losses on CONTENT and STYLE: runs, cross-scores, equivalence verdicts, report.
 
-    Every loss × seed runs as a job in OUTPUT/jobs (rerun to resume). Transfer options are those of
+    Several CONTENT STYLE pairs make one study per pair and verdicts pooled across them. Every loss ×
+    seed runs as a job in a store under OUTPUT (rerun to resume). Transfer options are those of
     `gatys transfer`, except that a study defaults to --size 256, --init noise, --octaves 1 and
     --tolerance 0 (every run spends its whole budget).
     """
-    from .compare import Study
+    from .compare import PooledStudy, Study
+
+    if len(images) % 2:
+        raise click.UsageError(f"give images in CONTENT STYLE pairs, got {len(images)} image"
+                               f"{'s' if len(images) != 1 else ''}")
+    pairs = list(zip(images[::2], images[1::2]))
 
     study = {name: value for name, value in
              dict(losses=loss_list, seeds=seeds, match=match, budget=budget, seconds=seconds, frame=frame,
                   batch=batch, alpha=alpha, margin=margin, reference_style=reference_style).items()
              if value is not None}
     try:
-        result = Study(content, style, output, **study, **given_flags(ctx, values)).run(quiet=quiet)
+        options = {**study, **given_flags(ctx, values)}
+        runner = Study(*pairs[0], output, **options) if len(pairs) == 1 else PooledStudy(pairs, output, **options)
+        result = runner.run(quiet=quiet)
     except KeyboardInterrupt:
         click.echo(f"interrupted: finished runs are kept in {output}; rerun the same command to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)

@@ -418,3 +418,55 @@ def test_batch_with_a_clock_budget_exits_2(content_path, style_path, tmp_path):
                                       "--size", "32", "--seconds", "5", "--batch", "2"])
     assert result.exit_code == 2 and "--seconds" in result.output
     assert not (tmp_path / "x" / "jobs").exists()
+
+
+_KILLED_POOLED = """
+import sys
+from gatys.cli import main
+main(["compare", *sys.argv[1:5], "-o", sys.argv[5], "--losses", "gram,moments", "--seeds", "2", "--budget", "30",
+      "--size", "32", "--precision", "fp32", "--device", "cpu", "-q"])
+"""
+
+
+def test_a_study_of_several_pairs_pools_their_verdicts_and_survives_sigkill(content_path, style_path, image_dir,
+                                                                            transfer, tmp_path):
+    """Two image pairs, SIGKILLed after a few runs and rerun: no finished run is redone, each pair has its own
+    study, and the pooled report holds one verdict per pair of losses with how many image pairs agree."""
+    pairs = [str(content_path), str(style_path), str(style_path), str(content_path)]
+    directory = tmp_path / "pooled"
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_POOLED, *pairs, str(directory)])
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if len([p for p in directory.glob("pairs/*/jobs/*.json") if not p.name.endswith(".error.json")]) >= 3:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the study ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    before = {path: path.stat().st_mtime_ns for path in directory.glob("pairs/*/jobs/*.json")}
+    assert 3 <= len(before) < 16
+    result = CliRunner().invoke(cli, ["compare", *pairs, "-o", str(directory), "--losses", "gram,moments",
+                                      "--seeds", "2", "--budget", "30", "--size", "32", "--precision", "fp32",
+                                      "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in before.items())
+    assert len(list(directory.glob("pairs/*/jobs/*.json"))) == 16  # (2 losses + 2 controls) × 2 seeds × 2 pairs
+    assert sorted(p.name for p in (directory / "pairs").iterdir()) == ["content-x-style", "style-x-content"]
+    assert "gram vs moments over 2 image pairs:" in result.output and "image pairs' own verdicts agree" in result.output
+    with open(directory / "summary.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["a"] == "gram" and row["b"] == "moments" and row["image_pairs"] == "2" and row["seeds"] == "4"
+    assert float(row["smallest_p"]) == 0.25  # two image pairs of two seeds: 2 × 2 distinct splits
+    saved = json.loads((directory / "studies.json").read_text())
+    assert [pair["folder"] for pair in saved["pairs"]] == ["pairs/content-x-style", "pairs/style-x-content"]
+    page = (directory / "report.html").read_text()
+    assert "pairs/content-x-style/report.html" in page and external_references(page) == []
+
+
+def test_images_must_come_in_content_style_pairs(content_path, style_path, tmp_path):
+    result = CliRunner().invoke(cli, ["compare", str(content_path), str(style_path), str(content_path), "-o",
+                                      str(tmp_path / "x"), "--size", "32"])
+    assert result.exit_code == 2 and "CONTENT STYLE pairs, got 3 images" in result.output
+    assert not (tmp_path / "x").exists()

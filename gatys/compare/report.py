@@ -84,6 +84,10 @@ def page_context(result: StudyResult, grid) -> dict:
         "environment": result.environment, "commands": result.commands,
         "grid": shared.image_data_uri(grid),
         "verdicts": [(p["verdict"], p["sentence"]) for p in result.pairs],
+        "space_names": ["vgg", *result.distances.get("spaces", {})],
+        "space_rows": [[p["a"], p["b"], p["verdict"], *(p.get(f"verdict_{name}") for name in result.distances.get(
+            "spaces", {}))] for p in result.pairs],
+        "missing_spaces": result.distances.get("missing_spaces", {}),
         "margin": result.distances.get("margin", {}), "alpha": result.distances.get("alpha"), "level": verdicts.LEVEL,
         "notes": [sentence for sentence in result.verdicts if sentence not in {p["sentence"] for p in result.pairs}],
         "labels": labels, "cross": cross, "heat_range": _style_range(cross),

@@ -25,7 +25,7 @@ from ..engine import Transfer
 from ..errors import GatysError
 from ..images import load_image, resize, save_image, scaled_size
 from ..jobs import Job, Outcome, Store, batchable, run_job
-from . import calibrate, controls, equivalence, frames, identities, report, scoring, verdicts
+from . import calibrate, controls, equivalence, frames, identities, report, scoring, spaces, verdicts
 from .progress import StudyProgress, TimeBudget
 from .result import StudyResult
 from .settings import DEFAULT_ALPHA, DEFAULT_BUDGET, DEFAULT_LOSSES, DEFAULT_MARGIN, DEFAULT_SEEDS, StudySettings
@@ -274,10 +274,11 @@ class Study:
         matrix = equivalence.distance_matrix(samples)
         to_style = [{"loss": label, "seed": seed, "distance": equivalence.style_distance(sample, style_samples)}
                     for (label, seed), sample in zip(keys, samples)]
-        unit = controls.margin_unit(matrix, keys, settings.losses[0])
-        margin = settings.margin * unit if unit is not None and unit > 0 else None
-        tested = verdicts.study_verdicts(matrix, keys, margin if margin else _NO_MARGIN, losses=settings.losses,
-                                         alpha=settings.alpha)
+        judged = {"vgg": self._judge(matrix, keys)}
+        others, missing = spaces.independent_matrices([outputs[key] for key in keys])
+        judged.update({name: self._judge(other, keys) for name, other in others.items()})
+        unit, margin, tested = judged["vgg"]
+        words = {name: {(v.a, v.b): v.word for v in found} for name, (_, _, found) in judged.items()}
         pairs, sentences = [], []
         for verdict in tested:
             of_a, of_b = ([k for k, key in enumerate(keys) if key[0] == label] for label in (verdict.a, verdict.b))
@@ -289,17 +290,36 @@ class Study:
                           "margin": margin, "seeds_to_equivalence": verdict.seeds_to_equivalence,
                           "seeds_to_difference": verdict.seeds_to_difference, "reason": verdict.reason,
                           **{key: spread.get(key) for key in ("between_mean", "within_mean", "ratio")},
+                          **{f"verdict_{name}": words[name][verdict.a, verdict.b] for name in others},
                           "sentence": verdict.sentence()})
             sentences.append(verdict.sentence())
         if margin is None:
             sentences.append("no pair can be called equivalent: the reference-style control gave no margin "
                              f"({'fewer than 2 seeds finished' if unit is None else f'its effect is {unit:.3g}'})")
+        sentences += spaces.disagreements(words)
+        sentences += [f"the {name} space was left out: {why}" for name, why in missing.items()]
         distances = {"definition": equivalence.DISTANCE, "outputs": [{"loss": k[0], "seed": k[1]} for k in keys],
                      "matrix": matrix.tolist(), "to_style": to_style,
                      "margin": {"unit": unit, "fraction": settings.margin, "margin": margin,
                                 "anchor": settings.losses[0], "reference_style": str(self.reference_path)},
-                     "alpha": settings.alpha}
+                     "alpha": settings.alpha,
+                     "spaces": {name: {"matrix": judged_matrix.tolist(), "margin": judged[name][1],
+                                       "unit": judged[name][0],
+                                       "verdicts": [{"a": v.a, "b": v.b, "verdict": v.word, "effect": v.effect,
+                                                     "ci": v.ci, "p": v.p, "corrected_p": v.corrected_p,
+                                                     "sentence": v.sentence()} for v in judged[name][2]]}
+                                for name, judged_matrix in others.items()},
+                     "missing_spaces": missing}
         return distances, pairs, sentences
+
+    def _judge(self, matrix, keys: list[tuple[str, int]]) -> tuple[float | None, float | None, list]:
+        """(the margin's unit, the margin, a verdict per pair of losses) in one space's distances."""
+        settings = self.settings
+        unit = controls.margin_unit(matrix, keys, settings.losses[0])
+        margin = settings.margin * unit if unit is not None and unit > 0 else None
+        tested = verdicts.study_verdicts(matrix, keys, margin if margin else _NO_MARGIN, losses=settings.losses,
+                                         alpha=settings.alpha)
+        return unit, margin, tested
 
     def _environment(self, records: list[dict]) -> dict:
         """Versions, device, precision and the weights (with their SHA-256) the runs used."""
