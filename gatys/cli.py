@@ -219,7 +219,7 @@ def gallery(spec, directory, backend, workers, address, retry_failed, batch, dry
               "(several pairs: one such folder per pair under pairs/, and a pooled report).")
 @click.option("--losses", "loss_list", help="Losses to compare, comma-separated specs (a spec's own key=value "
               "pairs follow it).  [default: gram,mmd-linear,mmd-poly,mmd-gaussian,moments,w2,sliced-wasserstein]")
-@click.option("--seeds", type=int, help="Seeds per loss (noise init and the losses' random choices).  [default: 3]")
+@click.option("--seeds", type=int, help="Seeds per loss (noise init and the losses' random choices).  [default: 10]")
 @click.option("--match", type=click.Choice(("none", "value", "gradient")),
               help="Scale each loss so its style term (value) or its pixel gradient (gradient) at the initial "
                    "image equals gram's.  [default: none]")

@@ -470,3 +470,10 @@ def test_images_must_come_in_content_style_pairs(content_path, style_path, tmp_p
                                       str(tmp_path / "x"), "--size", "32"])
     assert result.exit_code == 2 and "CONTENT STYLE pairs, got 3 images" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_the_default_seeds_are_the_fewest_with_which_the_default_losses_can_be_told_apart():
+    from gatys.compare import DEFAULT_LOSSES, DEFAULT_SEEDS
+    from gatys.compare.verdicts import min_seeds
+    pairs = len(DEFAULT_LOSSES) * (len(DEFAULT_LOSSES) - 1) // 2
+    assert DEFAULT_SEEDS == min_seeds(pairs) == 10
