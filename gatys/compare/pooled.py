@@ -85,12 +85,13 @@ class PooledStudy:
         shared.write_csv(self.directory / "summary.csv", SUMMARY_COLUMNS,
                          ([record[name] for name in SUMMARY_COLUMNS] for record in result.pooled))
         labels = list(self.losses)
-        cells: list[list[str | None]] = [[None] * len(labels) for _ in labels]
+        cells: list[list[dict | None]] = [[None] * len(labels) for _ in labels]
         for record in result.pooled:
             i, j = labels.index(record["a"]), labels.index(record["b"])
             effect = "–" if record["effect_in_margins"] is None else f"{record['effect_in_margins']:.3g}"
-            cells[i][j] = cells[j][i] = (f"{record['verdict']} · effect {effect} margins · "
-                                         f"{record['agreeing']}/{record['image_pairs']} agree")
+            cells[i][j] = cells[j][i] = {"word": record["verdict"],
+                                         "text": f"{record['verdict']} · effect {effect} margins · "
+                                                 f"{record['agreeing']}/{record['image_pairs']} agree"}
         shared.write_html(self.directory / "report.html", "compare_pooled.html", labels=labels, cells=cells,
                           pooled=result.pooled, verdicts=result.verdicts, pairs=result.pairs,
                           alpha=self.alpha, timings=result.timings)
