@@ -461,6 +461,8 @@ def test_a_study_of_several_pairs_pools_their_verdicts_and_survives_sigkill(cont
     assert float(row["smallest_p"]) == 0.25  # two image pairs of two seeds: 2 × 2 distinct splits
     saved = json.loads((directory / "studies.json").read_text())
     assert [pair["folder"] for pair in saved["pairs"]] == ["pairs/content-x-style", "pairs/style-x-content"]
+    assert "colour" in saved["spaces"] and set(saved["spaces"]) <= {"texture", "colour"}  # texture: with plenoptic
+    assert [(r["a"], r["b"]) for r in saved["spaces"]["colour"]] == [("gram", "moments")]
     page = (directory / "report.html").read_text()
     assert "pairs/content-x-style/report.html" in page and external_references(page) == []
 

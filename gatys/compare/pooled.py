@@ -24,6 +24,7 @@ from .. import report as shared
 from ..errors import GatysError
 from . import verdicts
 from .result import StudyResult
+from .spaces import disagreements
 from .study import Study
 
 SUMMARY_COLUMNS = ("a", "b", "verdict", "effect_in_margins", "ci_low", "ci_high", "p", "corrected_p",
@@ -36,6 +37,7 @@ class PooledResult:
 
     pairs: list[dict]        # per image pair: its folder, content, style, margin and its own verdicts
     pooled: list[dict]       # per pair of losses: the pooled verdict's numbers and each image pair's word
+    spaces: dict             # per independent space (texture, colour): the same records in its distances
     verdicts: list[str]      # one pooled sentence per pair of losses
     timings: dict
 
@@ -63,23 +65,38 @@ class PooledStudy:
         started = time.perf_counter()
         results = [study.run(quiet=quiet, stream=stream) for study in self.studies]
         runs_seconds = time.perf_counter() - started
-        kept = [result for result in results if result.distances["margin"]["margin"]]
-        pooled = verdicts.pooled_verdicts(
-            [np.asarray(r.distances["matrix"]) for r in kept],
-            [[(o["loss"], o["seed"]) for o in r.distances["outputs"]] for r in kept],
-            [r.distances["margin"]["margin"] for r in kept], losses=self.losses, alpha=self.alpha) if kept else []
         names = [study.directory.name for study in self.studies]
-        kept_names = [name for name, result in zip(names, results) if result in kept]
-        sentences = [item.sentence() for item in pooled]
-        left_out = [name for name in names if name not in kept_names]
+        spaces = ["vgg", *[name for name in results[0].distances.get("spaces", {})
+                           if all(name in r.distances.get("spaces", {}) for r in results)]]
+        by_space, left_out = {}, []
+        for space in spaces:
+            records, dropped = self._pool(space, names, results)
+            by_space[space] = records
+            left_out += [f"{name} ({space})" for name in dropped]
+        sentences = [record["sentence"] for record in by_space["vgg"]]
+        words = {space: {(r["a"], r["b"]): r["verdict"] for r in records} for space, records in by_space.items()}
+        sentences += [line.replace(": the spaces disagree", " pooled: the spaces disagree")
+                      for line in disagreements(words)] if len(words) > 1 else []
         if left_out:
             sentences.append(f"left out of the pooling (no margin: the reference control did not finish): "
                              f"{', '.join(left_out)}")
         result = PooledResult(pairs=[_pair_record(name, r) for name, r in zip(names, results)],
-                              pooled=[_pooled_record(item, kept_names) for item in pooled], verdicts=sentences,
+                              pooled=by_space.pop("vgg"), spaces=by_space, verdicts=sentences,
                               timings={"total_seconds": time.perf_counter() - started, "runs_seconds": runs_seconds})
         self._write(result)
         return result
+
+    def _pool(self, space: str, names: list[str], results: list[StudyResult]) -> tuple[list[dict], list[str]]:
+        """The pooled records of one space, and the image pairs left out of it (no margin)."""
+        found = [(name, *_space_of(result, space)) for name, result in zip(names, results)]
+        kept = [(name, matrix, outputs, margin) for name, matrix, outputs, margin in found if margin]
+        if not kept:
+            return [], [name for name, *_ in found]
+        kept_names, matrices, outputs, margins = zip(*kept)
+        pooled = verdicts.pooled_verdicts(list(matrices), list(outputs), list(margins), losses=self.losses,
+                                          alpha=self.alpha)
+        return [_pooled_record(item, list(kept_names)) for item in pooled], \
+            [name for name, *_ in found if name not in kept_names]
 
     def _write(self, result: PooledResult) -> None:
         shared.write_csv(self.directory / "summary.csv", SUMMARY_COLUMNS,
@@ -92,8 +109,14 @@ class PooledStudy:
             cells[i][j] = cells[j][i] = {"word": record["verdict"],
                                          "text": f"{record['verdict']} · effect {effect} margins · "
                                                  f"{record['agreeing']}/{record['image_pairs']} agree"}
+        space_names = ["vgg", *result.spaces]
+        words = {space: {(r["a"], r["b"]): r["verdict"] for r in records}
+                 for space, records in {"vgg": result.pooled, **result.spaces}.items()}
+        space_rows = [[r["a"], r["b"], *(words[space].get((r["a"], r["b"])) for space in space_names)]
+                      for r in result.pooled]
         shared.write_html(self.directory / "report.html", "compare_pooled.html", labels=labels, cells=cells,
                           pooled=result.pooled, verdicts=result.verdicts, pairs=result.pairs,
+                          space_names=space_names, space_rows=space_rows,
                           alpha=self.alpha, timings=result.timings)
         shared.write_json(self.directory / "studies.json", result.as_dict())
 
@@ -102,6 +125,14 @@ def _folders(pairs: Sequence[tuple[str | Path, str | Path]]) -> list[str]:
     """<content>-x-<style> per pair, numbered where two pairs would share a name."""
     names = [f"{Path(content).stem}-x-{Path(style).stem}" for content, style in pairs]
     return [name if names.count(name) == 1 else f"{index + 1}-{name}" for index, name in enumerate(names)]
+
+
+def _space_of(result: StudyResult, space: str) -> tuple[np.ndarray, list[tuple[str, int]], float | None]:
+    """(distance matrix, the (loss, seed) of its rows, margin) of one study in one space."""
+    distances = result.distances
+    own = distances if space == "vgg" else distances["spaces"][space]
+    margin = distances["margin"]["margin"] if space == "vgg" else own["margin"]
+    return np.asarray(own["matrix"]), [(o["loss"], o["seed"]) for o in distances["outputs"]], margin
 
 
 def _pair_record(name: str, result: StudyResult) -> dict:
