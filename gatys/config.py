@@ -1,7 +1,7 @@
 """TransferConfig: every setting of a transfer, declared once, validated in one place.
 
 Each field carries its default, its allowed values and its help (`setting(...)`); the
-click options, the TOML keys, the `--help` defaults and the README's option table are
+click options, the TOML keys, the `--help` defaults and the option table of docs/cli.md are
 derived from or checked against these declarations. `settings_from` merges a TOML file
 with command-line flags. Validation raises GatysError with a message a user can act on.
 """
@@ -17,14 +17,17 @@ from typing import Any, Mapping, Sequence
 import losses
 
 from .errors import GatysError
-from .vgg import CONVENTIONS, POOLINGS, check_layers
+from .vgg import CONVENTIONS, POOLINGS, check_layers, min_side
 
 OPTIMIZERS = ("lbfgs", "adam", "lbfgsb")
 INITS = ("content", "noise", "style")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 CONTENT_TARGETS = ("features", "adain")
+STYLE_SIZES = ("final", "scale")  # the style at the last scale's size at every scale, or resized with each scale
 PRECISIONS = ("auto", "fp32", "bf16")
-COARSEST_SIZE = 128  # the automatic schedule starts at about this longest side, doubling up to --size
+COARSEST_SIZE = 128  # the automatic schedule starts no lower than about this longest side, doubling up to --size
+AUTO_OCTAVES = 2     # ... and has at most this many scales: --size / 2, then --size (docs/quality.md)
+COARSE_MIN_POSITIONS = 32  # a style layer joins a scale before the last only with this many positions along it
 AUTO_ITERATIONS = (80, 150, 200)  # the finest scale's budget, then the next coarser one's, and every coarser one's
 SINGLE_SCALE_ITERATIONS = 500
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -37,7 +40,7 @@ class Option:
 
     `kind` says how a command-line value parses: int, float, str, ints / floats / strs
     (comma-separated lists), bool (an --x/--no-x pair) or multiple (a repeatable option).
-    `shown` is the default as the README's option table and `--help` print it.
+    `shown` is the default as docs/cli.md's option table and `--help` print it.
     `pixels` is False for the settings that cannot change the output's pixels.
     """
 
@@ -71,8 +74,8 @@ class TransferConfig:
 
     size: int = setting(512, "Longest side of the output in pixels.", "int")
     octaves: int | None = setting(
-        None, "Number of scales, each twice the last, ending at --size; auto: from about 128 px up "
-        "(3 scales at 512 px).", "int", shown="auto")
+        None, "Number of scales, each twice the last, ending at --size; auto: two (--size / 2, then --size) "
+        "from 256 px up, one below.", "int", shown="auto")
     scales: tuple[int, ...] | None = setting(
         None, "Explicit coarse-to-fine sizes, e.g. 256,512,1024 (overrides --size and --octaves).", "ints", shown="–")
     iterations: int | tuple[int, ...] | None = setting(
@@ -96,6 +99,14 @@ class TransferConfig:
     style_blend_weights: tuple[float, ...] | None = setting(
         None, "Weights of several style images, e.g. 0.7,0.3 (normalised to sum to 1).", "floats", shown="equal")
     style_scale: float = setting(1.0, "Style image size relative to the output size.", "float")
+    style_size: str = setting(
+        "scale", "Style image size at each scale: final (the last scale's size times --style-scale at every scale, "
+        "so coarse scales match the style's statistics at the output's resolution) or scale (resized with each "
+        "scale).", "str", choices=STYLE_SIZES)
+    coarse_min_positions: int = setting(
+        COARSE_MIN_POSITIONS, "At scales before the last, a style layer joins only if its feature map has at least this many "
+        "positions along the image's longest side (deep layers with few positions let Gram matrices rebuild the "
+        "style's objects, faces in the sky); 0: every layer at every scale.", "int")
     content_layer: str = setting("relu4_2", "Layer of the content loss.", "str")
     content_weight: float = setting(1.0, "Weight of the content loss.", "float")
     content_target: str = setting(
@@ -145,7 +156,7 @@ class TransferConfig:
         """Longest side at each scale, coarse to fine: `scales`, or `octaves` scales doubling up to `size`."""
         if self.scales:
             return self.scales
-        octaves = self.octaves or 1 + max(0, math.floor(math.log2(self.size / COARSEST_SIZE)))
+        octaves = self.octaves or min(AUTO_OCTAVES, 1 + max(0, math.floor(math.log2(self.size / COARSEST_SIZE))))
         return tuple(max(16, round(self.size / 2 ** (octaves - 1 - i))) for i in range(octaves))
 
     def iterations_at(self, scale_index: int) -> int:
@@ -158,6 +169,20 @@ class TransferConfig:
         if scales == 1:
             return SINGLE_SCALE_ITERATIONS
         return AUTO_ITERATIONS[min(scales - 1 - scale_index, len(AUTO_ITERATIONS) - 1)]
+
+    def style_size_at(self, size: int) -> int:
+        """The style images' longest side at a scale of longest side `size` (style_size, style_scale)."""
+        reference = self.scale_sizes()[-1] if self.style_size == "final" else size
+        return max(1, round(reference * self.style_scale))
+
+    def style_layers_at(self, size: int, layers: Sequence[str]) -> tuple[str, ...]:
+        """The style layers used at a scale of longest side `size`: all at the last scale; before it, those
+        with at least coarse_min_positions positions along the longest side (the shallowest one at least)."""
+        layers = tuple(layers)
+        if not self.coarse_min_positions or size >= self.scale_sizes()[-1]:
+            return layers
+        kept = tuple(layer for layer in layers if size // min_side([layer]) >= self.coarse_min_positions)
+        return kept or (min(layers, key=min_side_of),)
 
     def blend_weights(self, count: int) -> tuple[float, ...]:
         """Style blend weights normalised to sum to one (equal when not given)."""
@@ -180,6 +205,7 @@ class TransferConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("preserve_colors", self.preserve_colors, PRESERVE_COLORS)
         _choice("content_target", self.content_target, CONTENT_TARGETS)
+        _choice("style_size", self.style_size, STYLE_SIZES)
         _choice("pooling", self.pooling, POOLINGS)
         _choice("precision", self.precision, PRECISIONS)
         if self.weights_convention is not None:
@@ -194,6 +220,8 @@ class TransferConfig:
         for count in (self.iterations,) if isinstance(self.iterations, int) else self.iterations or ():
             if not isinstance(count, int) or count < 1:
                 raise GatysError(f"iterations must be whole numbers ≥ 1, got {count!r}")
+        if not _is_whole(self.coarse_min_positions) or self.coarse_min_positions < 0:
+            raise GatysError(f"coarse-min-positions must be a whole number ≥ 0, got {self.coarse_min_positions!r}")
         for name in ("style_weight", "content_weight", "tv_weight", "style_scale", "tolerance"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -212,6 +240,10 @@ class TransferConfig:
             raise GatysError("at least one style loss is needed")
         for spec in self.style_losses:
             create_style_loss(spec)
+
+
+def min_side_of(layer: str) -> int:
+    return min_side([layer])
 
 
 def create_style_loss(spec: str) -> losses.StyleLoss:

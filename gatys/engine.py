@@ -14,6 +14,7 @@ for all at each evaluation (gatys/batch.py); `run` is a batch of one.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -29,7 +30,7 @@ from .config import TransferConfig, create_style_loss
 from .fast.cuda_graph import evaluation_for
 from .device import configure, device_name, resolve_device, resolve_precision
 from .errors import GatysError
-from .images import ImageLike, as_image, resize, to_pil
+from .images import ImageLike, as_image, resize, scaled_size, to_pil
 from .network_cache import NetworkCache
 from .objective import Objective
 from .run_state import Callback, Progress, RunState
@@ -212,8 +213,11 @@ class _Run:
         self.device = device
         self.original_content, self.content, self.styles, self.blend = _inputs(config, content, style)
         self.seeded, self.generator = _seeded_losses(config)
-        planned = sum(config.iterations_at(i) for i in range(len(config.scale_sizes())))
-        self.state = RunState(device, planned, _callbacks(callback))
+        sizes = config.scale_sizes()
+        height, width = self.content.shape[-2:]
+        plan = tuple((math.prod(scaled_size(height, width, size)), config.iterations_at(i))
+                     for i, size in enumerate(sizes))
+        self.state = RunState(device, sum(iterations for _, iterations in plan), _callbacks(callback), plan)
         self.x: torch.Tensor | None = None
         self.objective: Objective | None = None
         self.ended = False  # by a non-finite objective it could not leave: no further scales

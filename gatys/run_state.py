@@ -29,6 +29,7 @@ class Progress:
     losses: dict[str, torch.Tensor]  # rewritten by the next evaluation under a CUDA graph: read, don't keep
     image: torch.Tensor   # the image just evaluated (a live view: clone to keep it)
     elapsed: float
+    plan: tuple[tuple[int, int], ...] = ()  # (pixels, evaluations planned) of every scale, coarse to fine
 
 
 Callback = Callable[[Progress], None]
@@ -37,9 +38,10 @@ Callback = Callable[[Progress], None]
 class RunState:
     """Loss trace, best image and timing of a run; the only state the evaluation closure touches."""
 
-    def __init__(self, device: torch.device, planned: int, callbacks: list):
+    def __init__(self, device: torch.device, planned: int, callbacks: list, plan: tuple[tuple[int, int], ...] = ()):
         self.device = device
         self.planned = planned
+        self.plan = plan
         self.callbacks = callbacks
         self.started = time.perf_counter()
         self.interrupted = False
@@ -82,7 +84,8 @@ class RunState:
         self.done += 1
         if self.callbacks:
             progress = Progress(index, scales, tuple(x.shape[-2:]), self.evaluations_at_scale, self._iterations,
-                                self.done, self.planned, losses, x.detach(), time.perf_counter() - self.started)
+                                self.done, self.planned, losses, x.detach(), time.perf_counter() - self.started,
+                                self.plan)
             for callback in self.callbacks:
                 callback(progress)
 

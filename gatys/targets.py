@@ -6,7 +6,7 @@ style loss's targets built; the Objective that results only runs the network on 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -24,22 +24,33 @@ from .vgg import TORCHVISION_INDEX, VGGFeatures, min_side
 def objective_at(cache: NetworkCache, size: int, config: TransferConfig, network: VGGFeatures, precision: str,
                  content: torch.Tensor, styles: Sequence[torch.Tensor], style_losses: Sequence,
                  blend: Sequence[float]) -> tuple[Objective, torch.Tensor]:
-    """The objective at longest side `size` (styles at `style_scale` times it), and the content resized to it."""
+    """The objective at longest side `size`, and the content resized to it.
+
+    The styles are at `config.style_size_at(size)`: `style_scale` times `size`, or times the last
+    scale's size at every scale (style_size final), so that the coarse scales match the statistics
+    of the style as the finished picture will see it.
+    """
     device = next(network.parameters()).device
     content_scaled = resize(content, size).to(device)
-    style_size = max(1, round(size * config.style_scale))
+    style_size = config.style_size_at(size)
     styles_scaled = [resize(style, style_size).to(device) for style in styles]
     objective = build_objective(cache, config, network, precision, content_scaled, styles_scaled, style_losses,
-                                blend)
+                                blend, lambda layers: config.style_layers_at(size, layers))
     return objective, content_scaled
 
 
 def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFeatures, precision: str,
                     content: torch.Tensor, styles: Sequence[torch.Tensor], style_losses: Sequence,
-                    blend: Sequence[float]) -> Objective:
-    """The objective of images already at their size: targets, layer scales and style terms."""
+                    blend: Sequence[float], layers_at: Callable[[Sequence[str]], Sequence[str]] | None = None
+                    ) -> Objective:
+    """The objective of images already at their size: targets, layer scales and style terms.
+
+    `layers_at` picks, from each loss's layers, those used here (all by default; objective_at passes
+    config.style_layers_at for the scale, which leaves deep layers out of coarse scales).
+    """
     device = content.device
-    content_layer, style_layers = needed_layers(config, style_losses)
+    layers_at = layers_at or tuple
+    content_layer, style_layers = needed_layers(config, style_losses, layers_at)
     check_size("content", content, [content_layer, *style_layers])
     for style in styles:
         check_size("style", style, style_layers)
@@ -52,7 +63,8 @@ def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFea
                     for layer in style_layers}
     style_feats = [{layer: divide_features(f[layer], style_scales[layer]) for layer in style_layers}
                    for f in style_feats]
-    terms = [StyleTerm.build(loss, loss.layers or config.style_layers, style_feats, blend) for loss in style_losses]
+    terms = [StyleTerm.build(loss, layers_at(loss.layers or config.style_layers), style_feats, blend)
+             for loss in style_losses]
 
     def features(x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         with autocast(device, precision):
@@ -63,9 +75,10 @@ def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFea
                      image_shape=tuple(content.shape[-2:]))
 
 
-def needed_layers(config: TransferConfig, style_losses: Sequence) -> tuple[str, set[str]]:
+def needed_layers(config: TransferConfig, style_losses: Sequence,
+                  layers_at: Callable[[Sequence[str]], Sequence[str]] = tuple) -> tuple[str, set[str]]:
     """The content layer and the style layers a run computes (AdaIN's layer with --content-target adain)."""
-    style_layers = {layer for loss in style_losses for layer in (loss.layers or config.style_layers)}
+    style_layers = {layer for loss in style_losses for layer in layers_at(loss.layers or config.style_layers)}
     if config.content_target == "adain":
         return ADAIN_LAYER, style_layers | {ADAIN_LAYER}
     return config.content_layer, style_layers

@@ -105,9 +105,9 @@ def test_any_toml_table_is_a_config_or_a_clear_error(table):
 
 @pytest.mark.parametrize("size, scales, budgets", [
     (100, (100,), (500,)), (256, (128, 256), (150, 80)), (300, (150, 300), (150, 80)),
-    (512, (128, 256, 512), (200, 150, 80)), (1024, (128, 256, 512, 1024), (200, 200, 150, 80)),
+    (512, (256, 512), (150, 80)), (1024, (512, 1024), (150, 80)),
 ])
-def test_the_default_schedule_is_coarse_to_fine_from_about_128_px(size, scales, budgets):
+def test_the_default_schedule_is_two_scales_half_then_full_size_from_256_px(size, scales, budgets):
     config = TransferConfig(size=size)
     assert config.scale_sizes() == scales
     assert tuple(config.iterations_at(index) for index in range(len(scales))) == budgets
