@@ -430,3 +430,17 @@ def test_bad_inputs_are_refused_with_a_message():
         stratified_test([matrix], [0.0])
     with pytest.raises(GatysError, match="one distance matrix"):
         pooled_verdicts([matrix], [keys, keys], [0.1])
+
+
+def test_benjamini_hochberg_against_scipy_and_a_brute_force_definition():
+    from gatys.compare.verdicts import benjamini_hochberg
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 5, 21):
+        p = rng.uniform(0, 0.2, size)
+        m = len(p)
+        brute = [min(1.0, min(m * p[j] / (sorted(p).index(p[j]) + 1) for j in range(m) if p[j] >= p[i]))
+                 for i in range(m)]
+        np.testing.assert_allclose(benjamini_hochberg(p), brute, rtol=1e-12)
+        scipy_stats = pytest.importorskip("scipy.stats")
+        if hasattr(scipy_stats, "false_discovery_control"):  # SciPy >= 1.11
+            np.testing.assert_allclose(benjamini_hochberg(p), scipy_stats.false_discovery_control(p), rtol=1e-12)

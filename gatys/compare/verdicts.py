@@ -47,8 +47,8 @@ is not α.
 
 Family-wise correction (holm). For the sorted p_(1) ≤ … ≤ p_(m) of a study's m pairs,
 p̃_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j)); calling `different` where p̃ < α keeps the chance of any false
-`different` ≤ α whatever the dependence between pairs (they share losses). "bh" (Benjamini–Hochberg, through
-scipy) controls the false discovery rate instead; Holm is the default.
+`different` ≤ α whatever the dependence between pairs (they share losses). "bh" (Benjamini–Hochberg,
+written here: SciPy's needs 1.11) controls the false discovery rate instead; Holm is the default.
 
 The interval (effect_interval). A bootstrap over seeds: draw n seed indices with replacement, keeping each seed's
 A and B together. On a draw with counts m_s, T* = Σ_{s≠t} m_s m_t h_st / Σ_{s≠t} m_s m_t: the mean of h over the
@@ -304,7 +304,21 @@ def adjust(p_values: Sequence[float], method: str = "holm") -> np.ndarray:
         raise GatysError(f"unknown correction {method!r}: choose one of {', '.join(CORRECTIONS)}")
     if len(p_values) == 0:
         return np.zeros(0)
-    return holm(p_values) if method == "holm" else stats.false_discovery_control(p_values, method="bh")
+    return holm(p_values) if method == "holm" else benjamini_hochberg(p_values)
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
+    """BH step-up adjusted p-values: p̃_(i) = min_{j ≥ i} min(1, m·p_(j) / j), in the input order.
+
+    The same numbers as scipy.stats.false_discovery_control(method="bh"), which SciPy < 1.11 lacks.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    ranked = len(p) * p[order] / np.arange(1, len(p) + 1)
+    steps = np.minimum.accumulate(ranked[::-1])[::-1]
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(1.0, steps)
+    return adjusted
 
 
 def smallest_p(seeds: int, strata: int = 1) -> float:
