@@ -218,22 +218,26 @@ Study(sys.argv[1], sys.argv[2], sys.argv[3], losses="gram,mmd-linear,moments", s
 """
 
 
-def test_a_study_killed_halfway_resumes_without_redoing_finished_runs(content_path, style_path, transfer, tmp_path):
-    directory = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-c", _KILLED_STUDY, str(content_path), str(style_path),
-                                str(directory)])
-    jobs = directory / "jobs"
+def _kill_once_finished(process: subprocess.Popen, directory, manifests: str, count: int) -> None:
+    """SIGKILL the study in `process` once `count` run manifests matching the glob exist (within 300 s)."""
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and process.poll() is None:
-            finished = [path for path in jobs.glob("*.json") if not path.name.endswith(".error.json")]
-            if len(finished) >= 2:
+            if len([p for p in directory.glob(manifests) if not p.name.endswith(".error.json")]) >= count:
                 break
             time.sleep(0.05)
         assert process.poll() is None, "the study ended before it could be killed"
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait()
+
+
+def test_a_study_killed_halfway_resumes_without_redoing_finished_runs(content_path, style_path, transfer, tmp_path):
+    directory = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_STUDY, str(content_path), str(style_path),
+                                str(directory)])
+    jobs = directory / "jobs"
+    _kill_once_finished(process, directory, "jobs/*.json", 2)
     before = {path.name: path.stat().st_mtime_ns for path in jobs.glob("*.json")}
     assert 2 <= len(before) < 10
     result = Study(content_path, style_path, directory, losses="gram,mmd-linear,moments", seeds=2, budget=40,
@@ -435,16 +439,7 @@ def test_a_study_of_several_pairs_pools_their_verdicts_and_survives_sigkill(cont
     pairs = [str(content_path), str(style_path), str(style_path), str(content_path)]
     directory = tmp_path / "pooled"
     process = subprocess.Popen([sys.executable, "-c", _KILLED_POOLED, *pairs, str(directory)])
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if len([p for p in directory.glob("pairs/*/jobs/*.json") if not p.name.endswith(".error.json")]) >= 3:
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, "the study ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
+    _kill_once_finished(process, directory, "pairs/*/jobs/*.json", 3)
     before = {path: path.stat().st_mtime_ns for path in directory.glob("pairs/*/jobs/*.json")}
     assert 3 <= len(before) < 16
     result = CliRunner().invoke(cli, ["compare", *pairs, "-o", str(directory), "--losses", "gram,moments",

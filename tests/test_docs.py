@@ -272,16 +272,9 @@ def test_the_extractor_reads_chains_continuations_and_prompts():
     assert _check(["python", "-m", "benchmarks.nothing"]) == ["no module benchmarks.nothing"]
 
 
-def test_every_documented_command_names_real_subcommands_and_options():
-    commands = _shell_commands()
-    assert sum(tokens[0] == "gatys" for _, _, tokens in commands) >= 5, "the extractor found too few commands"
-    problems = [f"{where}: {problem}\n    {command}" for where, command, tokens in commands
-                for problem in _check(tokens)]
-    assert not problems, "\n".join(problems)
-
-
-def test_every_command_quoted_in_prose_names_real_subcommands_and_options():
-    commands = _inline_commands()
+@pytest.mark.parametrize("extract", [_shell_commands, _inline_commands], ids=["shell blocks", "prose"])
+def test_every_documented_command_names_real_subcommands_and_options(extract):
+    commands = extract()
     assert sum(tokens[0] == "gatys" for _, _, tokens in commands) >= 5, "the extractor found too few commands"
     problems = [f"{where}: {problem}\n    {command}" for where, command, tokens in commands
                 for problem in _check(tokens)]
