@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from browser import external_references, needs_chromium, screenshot
+from browser import chromium_path, external_references, needs_chromium, screenshot
 from gatys.cli import cli
 from gatys.compare import Study, parse_losses
 from gatys.compare.calibrate import strength, style_term
@@ -460,6 +460,10 @@ def test_a_study_of_several_pairs_pools_their_verdicts_and_survives_sigkill(cont
     assert [(r["a"], r["b"]) for r in saved["spaces"]["colour"]] == [("gram", "moments")]
     page = (directory / "report.html").read_text()
     assert "pairs/content-x-style/report.html" in page and external_references(page) == []
+    if chromium_path():  # where Chromium is installed (CI installs it), the page renders and fetches nothing
+        shot = screenshot(directory / "report.html", tmp_path / "pooled.png", width=1200, height=1000)
+        with Image.open(shot) as image:
+            assert len(image.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50
 
 
 def test_images_must_come_in_content_style_pairs(content_path, style_path, tmp_path):
