@@ -28,7 +28,7 @@ ALTERNATES = {
     "style_blend_weights": (0.3, 0.7), "style_scale": 0.5, "content_layer": "relu3_2", "content_weight": 0.5,
     "content_target": "adain", "tv_weight": 0.0, "normalize_layers": False, "init": "noise", "seed": 1,
     "preserve_colors": "luminance", "resample": True, "weights": "torchvision-file", "weights_convention": "caffe",
-    "pooling": "avg", "precision": "bf16",
+    "pooling": "avg", "precision": "bf16", "style_size": "final", "coarse_min_positions": 8,
 }
 
 
