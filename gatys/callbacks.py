@@ -94,13 +94,15 @@ class EtaEstimate:
 
 
 class _Bar(tqdm):
-    """tqdm with the remaining time given from outside ({eta} in bar_format): EtaEstimate's, not tqdm's rate."""
+    """tqdm with the remaining time given from outside ({left} in bar_format): EtaEstimate's, not tqdm's rate.
+
+    A key of its own: tqdm < 4.62 builds its own `eta` and refuses a second one."""
 
     eta_text = "?"
 
     @property
     def format_dict(self):
-        return {**super().format_dict, "eta": self.eta_text}
+        return {**super().format_dict, "left": self.eta_text}
 
 
 def format_eta(seconds: float | None) -> str:
@@ -145,7 +147,7 @@ class ProgressReporter:
             self.close()
             self._bar = _Bar(total=progress.total, file=self.stream, unit="eval", dynamic_ncols=True, leave=True,
                              desc=self._scale(progress),
-                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{eta}]{postfix}")
+                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{left}]{postfix}")
         now = time.monotonic()
         finished = progress.done >= progress.total
         if now - self._last >= self.refresh or progress.iteration == progress.iterations or finished:

@@ -126,7 +126,7 @@ def test_the_files_parse(study):
     # 2 seeds: the paired test's smallest p is 0.5, and no interval from 2 seeds may declare equivalence
     assert {row["verdict"] for row in pairs} == {"inconclusive"}
     assert {float(row["smallest_p"]) for row in pairs} == {0.5}
-    assert [p["sentence"] for p in result.pairs] == result.verdicts
+    assert result.verdicts[:len(pairs)] == [p["sentence"] for p in result.pairs]  # then notes (a space left out)
     with Image.open(directory / "grid.png") as grid:
         assert grid.width > 8 * 160 and grid.height > 2 * 160
 
