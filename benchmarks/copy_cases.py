@@ -1,6 +1,6 @@
 """Constructed cases for the copy score: where the truth is known, which threshold separates copied from clean.
 
-For each portrait style and each content (both from /work/shared/images, the output at 256 px on the long
+For each portrait style and each content (both from examples/images, the output at 256 px on the long
 side) the script builds pictures that a transfer could have made, and prints both metrics for each:
 
   texture   the style's brushwork without its objects: the style at the output's size cut into tiles of
@@ -23,7 +23,7 @@ Linear, not log: the clean scores are a floor of chance matches and the copies f
 faded or rescaled, both by amounts rather than by factors, and a linear midpoint leaves the same margin
 on both sides (the log midpoint, also printed, sits lower, nearer the clean cases).
 
-    python -m benchmarks.copy_cases [--images /work/shared/images] [--size 256]
+    python -m benchmarks.copy_cases [--images examples/images] [--size 256]
 
 Two to four minutes on two shared cores (40 searches).
 """
@@ -41,7 +41,7 @@ from gatys.images import load_image, resize
 from gatys.metrics import COPY_THRESHOLD, content_fidelity, find_copied_object, luminance_ssim
 from gatys.metrics.copying import STYLE_SCALES
 
-IMAGES = Path("/work/shared/images")
+IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
 # The face (and what is glued to it) in each style, (top, left, height, width) as fractions of the picture.
 FACES = {
     "vermeer_pearl_earring.jpg": (0.20, 0.27, 0.42, 0.40),
