@@ -19,6 +19,10 @@ def file_sha256(path: str | Path) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _sha256(path: str, size: int, modified_ns: int) -> str:
+    return _sha256_uncached(path)
+
+
+def _sha256_uncached(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -26,8 +30,12 @@ def _sha256(path: str, size: int, modified_ns: int) -> str:
     return digest.hexdigest()
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Call write(stream) on a temporary file beside `path`, fsync it, then rename it over `path`."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> str:
+    """Call write(stream) on a temporary file beside `path`, fsync it, then rename it over `path`.
+
+    Returns the SHA-256 of the bytes written, read back before the rename: the digest of this
+    writer's file, whatever another process renames over `path` after it.
+    """
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         # os.open with 0o666 lets the umask set the permissions, as for any new file.
@@ -36,6 +44,7 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
+        digest = _sha256_uncached(temporary)
         os.replace(temporary, path)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
@@ -44,6 +53,7 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
             raise GatysError(f"cannot write {path}: {error.strerror or error}; {kept}") from error
         raise
     _fsync_directory(path.parent)
+    return digest
 
 
 def _fsync_directory(directory: Path) -> None:

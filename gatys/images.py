@@ -299,6 +299,17 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike,
     return path
 
 
+def save_image_digested(image: torch.Tensor | Image.Image, path: str | os.PathLike,
+                        metadata: dict | None = None) -> str:
+    """save_image, returning the SHA-256 of the bytes this call wrote (for a manifest to vouch for)."""
+    path = Path(path)
+    image_format = output_format(path)
+    _check_directory(path)
+    picture = _writable(image, image_format)
+    options = _save_options(image_format, metadata, 95)
+    return write_atomically(path, lambda stream: picture.save(stream, format=image_format, **options))
+
+
 def _writable(image: torch.Tensor | Image.Image, image_format: str) -> Image.Image:
     """A PIL image in a mode the format's writer accepts (others normalised to RGB on white)."""
     if isinstance(image, torch.Tensor):
