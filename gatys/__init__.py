@@ -15,7 +15,8 @@ from .config import TransferConfig
 from .engine import Progress, Result, Transfer
 from .errors import GatysError
 from .images import load_image, save_image
-from .jobs import Job, Outcome, Store, run_job
+from .jobs import Job, Outcome, run_job
+from .store import Store
 
 __version__ = "0.1.0"
 

@@ -125,6 +125,19 @@ def test_the_dry_run_prints_counts_what_is_left_and_an_estimate(finished, spec, 
     assert not (tmp_path / "new").exists()
 
 
+def test_the_dry_run_names_a_damaged_pair_as_not_done_and_why(finished, spec, tmp_path):
+    directory, _ = finished
+    damaged = tmp_path / "damaged"
+    shutil.copytree(directory, damaged)
+    first, second = sorted(_manifests(damaged))[:2]
+    (damaged / "jobs" / f"{second}.png").replace(damaged / "jobs" / f"{first}.png")  # one image under another's manifest
+    result = CliRunner().invoke(cli, ["gallery", str(spec), "-o", str(damaged), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "6 done, 0 failed, 2 missing" in result.output
+    assert f"({first}): the image does not match its manifest's digest" in result.output
+    assert f"({second}): a manifest without its image" in result.output
+
+
 def test_sigkill_midway_then_a_rerun_finishes_the_rest_without_redoing_any(finished, spec, tmp_path):
     directory = tmp_path / "killed"
     command = [sys.executable, "-m", "gatys", "gallery", str(spec), "-o", str(directory)]

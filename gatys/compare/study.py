@@ -24,7 +24,8 @@ from ..device import resolve_device
 from ..engine import Transfer
 from ..errors import GatysError
 from ..images import load_image, resize, save_image, scaled_size
-from ..jobs import Job, Outcome, Store, batchable, run_job
+from ..jobs import Job, Outcome, batchable
+from ..store import Store
 from . import calibrate, controls, equivalence, frames, identities, report, scoring, spaces, verdicts
 from .progress import StudyProgress, TimeBudget
 from .result import StudyResult
@@ -186,6 +187,11 @@ class Study:
                     progress.finished(_line(record))
         finally:
             progress.close()
+        elsewhere = [record for record in records.values() if record["status"] == "claimed"]
+        if elsewhere:
+            raise GatysError(f"{len(elsewhere)} run{'s' if len(elsewhere) != 1 else ''} of this study "
+                             f"{'are' if len(elsewhere) != 1 else 'is'} running in another process "
+                             f"({elsewhere[0]['error']}): run the study again when they have finished")
         return [records[run.label, run.seed] for run in runs]
 
     def _run_batch(self, batch: list[Run], progress: StudyProgress) -> list[Outcome]:
@@ -208,8 +214,7 @@ class Study:
         seconds = self.settings.seconds
         budget = TimeBudget(seconds)
         callback = progress.run(run.label, run.seed, run.job.config.iterations_at(0), seconds)
-        self.store.jobs.mkdir(parents=True, exist_ok=True)
-        outcome = run_job(self.transfer, self.store.place(run.job), [budget, callback], keep_interrupted=True)
+        outcome = self.store.run(self.transfer, run.job, [budget, callback], keep_interrupted=True)
         if outcome.status == "interrupted" and not budget.expired:
             raise KeyboardInterrupt
         return outcome
@@ -241,6 +246,7 @@ class Study:
             "image": str(self.store.image_path(run.job.id).relative_to(self.directory)) if manifest else None,
             "evaluations": evaluations, "seconds": seconds,
             "precision": (manifest or {}).get("precision"), "device": (manifest or {}).get("device"),
+            "kernels": _kernels(manifest),
             "seconds_per_evaluation": seconds / evaluations if seconds and evaluations else None,
             "stopped_by_clock": bool(manifest and manifest.get("interrupted")),
             "final_losses": (manifest or {}).get("final_losses"), "trace": (manifest or {}).get("trace"),
@@ -331,14 +337,24 @@ class Study:
                 "precision": manifest.get("precision"), "batch": self.batch,
                 "precisions": sorted({r["precision"] for r in records if r.get("precision")}),
                 "devices": sorted({r["device"] for r in records if r.get("device")}),
+                "kernels": sorted({r["kernels"] for r in records if r.get("kernels")}),
                 "weights": manifest.get("weights") or {"name": source.name, "sha256": source.sha256},
                 "frame_differences": list(frames.LI2017_DIFFERENCES) if self.settings.frame == "li2017" else []}
+
+
+def _kernels(manifest: dict | None) -> str | None:
+    """"AVX2, 2 threads": the CPU kernels a run used, which the id leaves out but its pixels show."""
+    kernels = (manifest or {}).get("kernels")
+    if not kernels:
+        return None
+    threads = kernels["threads"]
+    return f"{kernels['cpu_capability']}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def _line(record: dict) -> str:
     """One line for a finished run."""
     head = f"{record['loss']} seed {record['seed']}: {record['status']}"
-    if record["status"] == "failed":
+    if record["status"] in ("failed", "claimed"):
         return f"{head}: {record['error']}"
     losses = record["final_losses"] or {}
     clock = " (stopped by the clock)" if record["stopped_by_clock"] else ""

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..jobs import Job, Store, batchable
+from ..jobs import Job, batchable
+from ..store import Store
 from .plan import device_type as _device_type  # a name of this module's: tests patch it
 from .results import JobReport
 

@@ -17,13 +17,15 @@ from ..callbacks import format_seconds
 from ..config import TransferConfig
 from ..errors import GatysError
 from ..images import scaled_size
-from ..jobs import Job, Store
+from ..jobs import Job
+from ..store import Store
 
 # Rough cost of one evaluation where no finished job has been timed yet: seconds per output
 # pixel and a fixed part, from docs/performance.md (float32 on a 2-core CPU; an H200).
 ROUGH_SECONDS = {"cpu": (4e-6, 0.03), "cuda": (2e-8, 0.002), "mps": (4e-7, 0.01)}
 ROUGH_JOB_SECONDS = 1.0  # reading inputs, style targets, writing the image and manifest
 
+NOTED_JOBS = 10  # jobs the dry run names with the reason they are not done (a damaged pair, a run elsewhere)
 SINGULAR = {"contents": "content", "styles": "style", "losses": "loss", "variants": "variant"}
 
 
@@ -37,6 +39,7 @@ class PlannedJob:
     loss: str
     variant: str
     status: str | None = None
+    why: str | None = None
 
     @property
     def id(self) -> str:
@@ -153,6 +156,11 @@ class Plan:
             if self.failed and not retry_failed:
                 lines.append(f"{self.failed} failed job{'s' if self.failed != 1 else ''} will not be rerun "
                              "(--retry-failed reruns them)")
+        noted = [job for job in self.unique() if job.status == "missing" and job.why]
+        for job in noted[:NOTED_JOBS]:
+            lines.append(f"  not done: {job.describe()} ({job.id}): {job.why}")
+        if len(noted) > NOTED_JOBS:
+            lines.append(f"  and {len(noted) - NOTED_JOBS} more not done for such reasons")
         return "\n".join(lines)
 
 

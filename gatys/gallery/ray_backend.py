@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import GatysError
-from ..jobs import Job, Store, batchable
+from ..jobs import Job, batchable
+from ..store import Store
 from .results import JobReport
 
 MAX_RETRIES = 2

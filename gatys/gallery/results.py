@@ -13,7 +13,7 @@ class JobReport:
     """How one job of a run ended, small enough to send between processes."""
 
     id: str
-    status: str  # done, failed, skipped, interrupted
+    status: str  # done, failed, skipped, claimed (running in another process), interrupted
     error: str | None = None
     seconds: float = 0.0
 
@@ -34,6 +34,7 @@ class Summary:
     skipped: int
     failed: int
     seconds: float
+    claimed: int = 0  # left to the other processes that were running them
     total: int = 0
     finished: int = 0
     interrupted: bool = False
@@ -47,5 +48,6 @@ class Summary:
     def describe(self) -> str:
         state = "interrupted" if self.interrupted else "gallery"
         index = next((str(path) for path in self.outputs if path.name == "index.html"), "")
-        return (f"{state}: {self.done} done, {self.failed} failed, {self.skipped} skipped in {self.seconds:.1f} s; "
+        elsewhere = f", {self.claimed} running in other processes" if self.claimed else ""
+        return (f"{state}: {self.done} done, {self.failed} failed, {self.skipped} skipped{elsewhere} in {self.seconds:.1f} s; "
                 f"{self.finished} of {self.total} done in the store" + (f"; see {index}" if index else ""))

@@ -28,7 +28,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from ..callbacks import GalleryProgress
 from ..config import RUN_KEYS, TransferConfig, load_toml, options, settings_from
 from ..errors import GatysError
-from ..jobs import Job, Store
+from ..jobs import Job
+from ..store import Store
 from .local import run_local
 from .outputs import write_outputs
 from .plan import Layout, Plan, PlannedJob, image_size
@@ -208,7 +209,8 @@ class Gallery:
         """Each job's status in the store, and an estimate of the time the missing ones take."""
         store = store if isinstance(store, Store) else Store(store)
         _check_images_readable(path for job in self.jobs for path in job.job.inputs)
-        planned = [dataclasses.replace(job, status=store.status(job.id)) for job in self.jobs]
+        checked = {job.id: store.check(job.id) for job in self.jobs}
+        planned = [dataclasses.replace(job, status=checked[job.id][0], why=checked[job.id][1]) for job in self.jobs]
         return Plan(Layout(self.name, self.axes, self.contents, self.styles, self.groups), planned, store)
 
     def run(self, directory: str | os.PathLike, backend: str = "local", workers: int | None = None,
@@ -244,7 +246,7 @@ class Gallery:
         outputs = write_outputs(after)
         counts = Counter(job_report.status for job_report in reports)
         summary = Summary(done=counts["done"], skipped=plan.total - len(todo) + counts["skipped"],
-                          failed=counts["failed"], seconds=time.perf_counter() - started, total=after.total,
+                          failed=counts["failed"], claimed=counts["claimed"], seconds=time.perf_counter() - started, total=after.total,
                           finished=after.done, interrupted=interrupted, outputs=outputs,
                           failures=after.failures())
         say(summary.describe())
