@@ -8,6 +8,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .engine import Result
 from .files import write_atomically
 
@@ -33,6 +35,7 @@ def build(result: Result, inputs: dict[str, Any] | None = None, output: str | Pa
         "job": job,
         "device": result.device,
         "precision": result.precision,
+        "kernels": kernels(),
         "weights": result.weights,
         "settings": result.config.as_dict(),
         "seed": result.config.seed,
@@ -42,6 +45,12 @@ def build(result: Result, inputs: dict[str, Any] | None = None, output: str | Pa
         "timings": result.timings,
         "trace": result.trace,
     }
+
+
+def kernels() -> dict[str, Any]:
+    """The CPU kernel class and thread count that ran: not in the id, but they change the pixels a
+    long run ends on (docs/reliability.md, "What the id leaves out"), so a manifest says which."""
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
 
 
 def manifest_path(output: str | Path) -> Path:
