@@ -259,8 +259,8 @@ def table(report: dict, size: int) -> str:
 
 def markdown(report: dict, size: int, names: Sequence[str] | None = None) -> str:
     """The table as Markdown, for docs/quality.md: one row per pair and schedule."""
-    lines = [f"| pair | schedule | fidelity | SSIM | copy | objective (vs old) | style | evaluations | "
-             f"modelled s (vs old) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| pair | schedule | fidelity | SSIM | copy | objective (vs old) | style | evaluations | "
+             "modelled s (vs old) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for pair, row in report["sizes"].get(str(size), {}).items():
         old = row["schedules"].get("old")
         for name in names or row["schedules"]:
