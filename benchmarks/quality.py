@@ -12,7 +12,8 @@ Each pair (content, style) runs under each schedule, from the content, default s
   coarse256 two scales, --size / 2 → --size, styles resized with the scale
   deep32    the current scales, but before the last a style layer joins only with ≥ 32 positions along the
             long side (coarse_min_positions 32: relu1–3_1 at 128 px, relu1–4_1 at 256 px, all at 512 px)
-  deep32_256  two scales, --size / 2 → --size, with coarse_min_positions 32
+  deep32_256  two scales, --size / 2 → --size, with coarse_min_positions 32 (the default of 2026-12-03)
+  cw4       deep32_256 with the content weight ×4 at the coarse scale (coarse_content_weight 4)
   new       TransferConfig(size=--size) as the project defaults it now
 
 Each picture is measured the same way: content_fidelity and luminance_ssim against the content,
@@ -78,7 +79,8 @@ def schedules(size: int) -> dict[str, dict]:
     them as they were; `new` is whatever TransferConfig defaults to now)."""
     before = octave_scales(size)
     budgets = tuple((80, 150, 200, 200, 200)[len(before) - 1 - i] for i in range(len(before)))
-    pinned = dict(scales=before, iterations=budgets, style_size="scale", coarse_min_positions=0)
+    pinned = dict(scales=before, iterations=budgets, style_size="scale", coarse_min_positions=0,
+                  coarse_content_weight=1.0, scale_init="upsampled")
     return {
         "old": dict(scales=(size,), iterations=500, tolerance=0.0),
         "current": pinned,
@@ -86,6 +88,8 @@ def schedules(size: int) -> dict[str, dict]:
         "coarse256": dict(pinned, scales=(size // 2, size), iterations=(150, 80)),
         "deep32": dict(pinned, coarse_min_positions=32),
         "deep32_256": dict(pinned, scales=(size // 2, size), iterations=(150, 80), coarse_min_positions=32),
+        "cw4": dict(pinned, scales=(size // 2, size), iterations=(150, 80), coarse_min_positions=32,
+                    coarse_content_weight=4.0),
         "new": dict(size=size),
     }
 
@@ -233,7 +237,8 @@ def describe_schedule(name: str) -> str:
     return {"old": "one scale, 500 evaluations", "current": "128, 256, 512 px, style with the scale",
             "final": "style at the final size", "coarse256": "256 to 512",
             "deep32": "128 to 256 to 512, deep layers only from 32 positions",
-            "deep32_256": "256 to 512, deep layers only from 32 positions", "new": "the new default"}.get(name, name)
+            "deep32_256": "256 to 512, deep layers only from 32 positions",
+            "cw4": "deep32_256, content ×4 at 256 px", "new": "the new default"}.get(name, name)
 
 
 def table(report: dict, size: int) -> str:

@@ -23,11 +23,13 @@ OPTIMIZERS = ("lbfgs", "adam", "lbfgsb")
 INITS = ("content", "noise", "style")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 CONTENT_TARGETS = ("features", "adain")
-STYLE_SIZES = ("final", "scale")  # the style at the last scale's size at every scale, or resized with each scale
+STYLE_SIZES = ("final", "scale")
+SCALE_INITS = ("detail", "upsampled")  # a later scale starts from the previous result with or without the content's detail  # the style at the last scale's size at every scale, or resized with each scale
 PRECISIONS = ("auto", "fp32", "bf16")
 COARSEST_SIZE = 128  # the automatic schedule starts no lower than about this longest side, doubling up to --size
 AUTO_OCTAVES = 2     # ... and has at most this many scales: --size / 2, then --size (docs/quality.md)
 COARSE_MIN_POSITIONS = 32  # a style layer joins a scale before the last only with this many positions along it
+COARSE_CONTENT_WEIGHT = 4.0  # the content weight's multiplier at the scales before the last (docs/quality.md)
 AUTO_ITERATIONS = (80, 150, 200)  # the finest scale's budget, then the next coarser one's, and every coarser one's
 SINGLE_SCALE_ITERATIONS = 500
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -107,6 +109,14 @@ class TransferConfig:
         COARSE_MIN_POSITIONS, "At scales before the last, a style layer joins only if its feature map has at least this many "
         "positions along the image's longest side (deep layers with few positions let Gram matrices rebuild the "
         "style's objects, faces in the sky); 0: every layer at every scale.", "int")
+    coarse_content_weight: float = setting(
+        COARSE_CONTENT_WEIGHT, "At scales before the last, the content weight is multiplied by this: a coarse scale "
+        "sees the content faint and small, and without it quiet regions (sky, water) take the style's objects; "
+        "the last scale keeps --content-weight as given; 1: the same weight at every scale.", "float")
+    scale_init: str = setting(
+        "detail", "How a scale after the first starts: upsampled (the previous result, bicubic) or detail (that "
+        "plus the content's detail finer than the previous scale could hold, so edges the coarse scale blurred "
+        "are there from the first step).", "str", choices=SCALE_INITS)
     content_layer: str = setting("relu4_2", "Layer of the content loss.", "str")
     content_weight: float = setting(1.0, "Weight of the content loss.", "float")
     content_target: str = setting(
@@ -184,6 +194,12 @@ class TransferConfig:
         kept = tuple(layer for layer in layers if size // min_side([layer]) >= self.coarse_min_positions)
         return kept or (min(layers, key=min_side_of),)
 
+    def content_weight_at(self, size: int) -> float:
+        """The content weight at a scale of longest side `size`: coarse_content_weight times it before the last."""
+        if size >= self.scale_sizes()[-1]:
+            return self.content_weight
+        return self.content_weight * self.coarse_content_weight
+
     def blend_weights(self, count: int) -> tuple[float, ...]:
         """Style blend weights normalised to sum to one (equal when not given)."""
         weights = self.style_blend_weights or (1.0,) * count
@@ -206,6 +222,7 @@ class TransferConfig:
         _choice("preserve_colors", self.preserve_colors, PRESERVE_COLORS)
         _choice("content_target", self.content_target, CONTENT_TARGETS)
         _choice("style_size", self.style_size, STYLE_SIZES)
+        _choice("scale_init", self.scale_init, SCALE_INITS)
         _choice("pooling", self.pooling, POOLINGS)
         _choice("precision", self.precision, PRECISIONS)
         if self.weights_convention is not None:
@@ -222,7 +239,7 @@ class TransferConfig:
                 raise GatysError(f"iterations must be whole numbers ≥ 1, got {count!r}")
         if not _is_whole(self.coarse_min_positions) or self.coarse_min_positions < 0:
             raise GatysError(f"coarse-min-positions must be a whole number ≥ 0, got {self.coarse_min_positions!r}")
-        for name in ("style_weight", "content_weight", "tv_weight", "style_scale", "tolerance"):
+        for name in ("style_weight", "content_weight", "coarse_content_weight", "tv_weight", "style_scale", "tolerance"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise GatysError(f"{name.replace('_', '-')} must be a finite number ≥ 0, got {value!r}")

@@ -326,9 +326,14 @@ def _colour_inputs(mode: str, content: torch.Tensor, styles: list[torch.Tensor])
 def _initial_image(config: TransferConfig, previous: torch.Tensor | None, content: torch.Tensor,
                    styles: list[torch.Tensor], shape: tuple[int, int], generator: torch.Generator,
                    device: torch.device) -> torch.Tensor:
-    """The first scale starts from config.init; later ones from the previous result, upsampled."""
+    """The first scale starts from config.init; later ones from the previous result, upsampled, and with
+    scale_init detail also the content's band finer than the previous scale (content − its round trip)."""
     if previous is not None:
-        return F.interpolate(previous, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
+        upsampled = F.interpolate(previous, size=shape, mode="bicubic", align_corners=False)
+        if config.scale_init == "detail":
+            coarse = resize(content, shape=tuple(previous.shape[-2:]))
+            upsampled = upsampled + content - F.interpolate(coarse, size=shape, mode="bicubic", align_corners=False)
+        return upsampled.clamp(0, 1)
     if config.init == "content":
         return content.clone()
     if config.init == "noise":

@@ -43,7 +43,8 @@ from .vgg import TORCHVISION_INDEX, min_side, weights_convention, weights_file
 # results made before it no longer count as finished in a store; tests/test_golden.py fails
 # until it is raised and the golden runs are written again (python -m tests.golden --write).
 # 2: the seed streams of the sampling losses and of the noise init (2026-11), the coarse scales'
-# style layers and style sizes (issue 32), and the execution (device type, precision) in the id.
+# style layers, style sizes, content weight and the start of later scales (issue 32), and the
+# execution (device type, precision) in the id.
 NUMERIC_CONTRACT = 2
 ID_LENGTH = 20  # hex digits of the identity's SHA-256: 80 bits
 

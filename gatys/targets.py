@@ -35,18 +35,21 @@ def objective_at(cache: NetworkCache, size: int, config: TransferConfig, network
     style_size = config.style_size_at(size)
     styles_scaled = [resize(style, style_size).to(device) for style in styles]
     objective = build_objective(cache, config, network, precision, content_scaled, styles_scaled, style_losses,
-                                blend, lambda layers: config.style_layers_at(size, layers))
+                                blend, lambda layers: config.style_layers_at(size, layers),
+                                content_weight=config.content_weight_at(size))
     return objective, content_scaled
 
 
 def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFeatures, precision: str,
                     content: torch.Tensor, styles: Sequence[torch.Tensor], style_losses: Sequence,
-                    blend: Sequence[float], layers_at: Callable[[Sequence[str]], Sequence[str]] | None = None
-                    ) -> Objective:
+                    blend: Sequence[float], layers_at: Callable[[Sequence[str]], Sequence[str]] | None = None,
+                    content_weight: float | None = None) -> Objective:
     """The objective of images already at their size: targets, layer scales and style terms.
 
     `layers_at` picks, from each loss's layers, those used here (all by default; objective_at passes
-    config.style_layers_at for the scale, which leaves deep layers out of coarse scales).
+    config.style_layers_at for the scale, which leaves deep layers out of coarse scales), and
+    `content_weight` the content term's weight (config.content_weight by default; objective_at passes
+    the scale's, raised before the last scale).
     """
     device = content.device
     layers_at = layers_at or tuple
@@ -70,7 +73,8 @@ def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFea
         with autocast(device, precision):
             return network(x.contiguous(memory_format=network_cache.memory_format(device)), layers)
 
-    return Objective(features, content_layer, content_target, terms, config.content_weight, config.style_weight,
+    content_weight = config.content_weight if content_weight is None else content_weight
+    return Objective(features, content_layer, content_target, terms, content_weight, config.style_weight,
                      config.tv_weight, content_scale=content_scale, style_scales=style_scales,
                      image_shape=tuple(content.shape[-2:]))
 

@@ -36,15 +36,41 @@ def test_too_small_an_image_is_a_clear_error(transfer, content_path, style_path)
         transfer.run(content_path, style_path, size=16, iterations=1)
 
 
-def test_later_scales_start_from_the_upsampled_result(transfer, content_path, style_path):
+@pytest.mark.parametrize("scale_init", ["upsampled", "detail"])
+def test_later_scales_start_from_the_upsampled_result(transfer, content_path, style_path, scale_init):
     seen = []
-    transfer.run(content_path, style_path, scales=(24, 48), iterations=2, init="noise",
+    transfer.run(content_path, style_path, scales=(24, 48), iterations=2, init="noise", scale_init=scale_init,
                  callback=lambda p: seen.append((p.scale, p.iteration, p.image.detach().clone())))
     start_of_second = seen[2][2]
-    # Exactly the bicubic upsample of the first scale's best image (one of its two evaluations).
-    upsampled = [torch.nn.functional.interpolate(image, size=start_of_second.shape[-2:], mode="bicubic",
-                                                 align_corners=False).clamp(0, 1) for _, _, image in seen[:2]]
-    assert min((start_of_second - candidate).abs().max() for candidate in upsampled) < 1e-6
+
+    def up(image):
+        return torch.nn.functional.interpolate(image, size=start_of_second.shape[-2:], mode="bicubic",
+                                               align_corners=False)
+    # The bicubic upsample of the first scale's best image (one of its two evaluations); with detail,
+    # plus the content's band above the first scale: content at 48 px − (it at 24 px, upsampled).
+    detail = 0.0
+    if scale_init == "detail":
+        content = resize(as_image(content_path), 48)
+        detail = content - up(resize(content, shape=tuple(seen[0][2].shape[-2:])))
+        assert detail.abs().max() > 0.05  # the test image has edges a 24 px scale cannot hold
+    candidates = [(up(image) + detail).clamp(0, 1) for _, _, image in seen[:2]]
+    assert min((start_of_second - candidate).abs().max() for candidate in candidates) < 1e-6
+
+
+def test_the_content_weight_is_raised_before_the_last_scale_only(transfer, content_path, style_path, monkeypatch):
+    from gatys import targets
+    seen, build = [], targets.build_objective
+
+    def spy(*args, **options):
+        objective = build(*args, **options)
+        seen.append(objective.content_weight)
+        return objective
+
+    monkeypatch.setattr(targets, "build_objective", spy)
+    transfer.run(content_path, style_path, scales=(24, 32, 48), iterations=1, content_weight=0.5,
+                 coarse_content_weight=4.0, precision="fp32", device="cpu")
+    assert seen == [2.0, 2.0, 0.5]  # the last scale's objective, the one a run ends on, is the one asked for
+    assert transfer.objective(content_path, style_path, scales=(24, 32, 48), content_weight=0.5).content_weight == 0.5
 
 
 @pytest.mark.parametrize("init", ["content", "noise", "style"])

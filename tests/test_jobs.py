@@ -29,6 +29,7 @@ ALTERNATES = {
     "content_target": "adain", "tv_weight": 0.0, "normalize_layers": False, "init": "noise", "seed": 1,
     "preserve_colors": "luminance", "resample": True, "weights": "torchvision-file", "weights_convention": "caffe",
     "pooling": "avg", "precision": "bf16", "style_size": "final", "coarse_min_positions": 8,
+    "coarse_content_weight": 1.0, "scale_init": "upsampled",
 }
 
 

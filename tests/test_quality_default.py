@@ -53,9 +53,9 @@ def test_each_scale_builds_its_objective_from_the_style_at_the_rule_s_size(
     seen = []
     build = targets.build_objective
 
-    def spy(cache, config, network, precision, content, styles, *rest):
+    def spy(cache, config, network, precision, content, styles, *rest, **options):
         seen.append(max(styles[0].shape[-2:]))
-        return build(cache, config, network, precision, content, styles, *rest)
+        return build(cache, config, network, precision, content, styles, *rest, **options)
 
     monkeypatch.setattr(targets, "build_objective", spy)
     result = transfer.run(content_path, style_path, scales=(24, 32, 40), iterations=2, style_size=style_size,
