@@ -90,6 +90,10 @@ def schedules(size: int) -> dict[str, dict]:
         "deep32_256": dict(pinned, scales=(size // 2, size), iterations=(150, 80), coarse_min_positions=32),
         "cw4": dict(pinned, scales=(size // 2, size), iterations=(150, 80), coarse_min_positions=32,
                     coarse_content_weight=4.0),
+        "m64": dict(size=size, coarse_min_positions=64),
+        "cw8": dict(size=size, coarse_content_weight=8.0),
+        "m64cw2": dict(size=size, coarse_min_positions=64, coarse_content_weight=2.0),
+        "m64cw3": dict(size=size, coarse_min_positions=64, coarse_content_weight=3.0),
         "new": dict(size=size),
     }
 

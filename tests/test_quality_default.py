@@ -18,11 +18,11 @@ from gatys.run_state import Progress
 def test_the_default_schedule_leaves_deep_layers_out_of_the_coarse_scale():
     layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     config = TransferConfig(size=512)
-    assert config.scale_sizes() == (256, 512) and config.coarse_min_positions == 32
-    assert [config.style_layers_at(size, layers) for size in config.scale_sizes()] == [layers[:4], layers]
+    assert config.scale_sizes() == (256, 512) and config.coarse_min_positions == 64
+    assert [config.style_layers_at(size, layers) for size in config.scale_sizes()] == [layers[:3], layers]
     small = TransferConfig(size=256)
     assert small.scale_sizes() == (128, 256)
-    assert [small.style_layers_at(size, layers) for size in small.scale_sizes()] == [layers[:3], layers]
+    assert [small.style_layers_at(size, layers) for size in small.scale_sizes()] == [layers[:2], layers]
 
 
 def test_the_style_is_resized_with_each_scale_by_default():
