@@ -285,6 +285,32 @@ def markdown(report: dict, size: int, names: Sequence[str] | None = None) -> str
     return "\n".join(lines)
 
 
+def criteria(report: dict, size: int, name: str = "new") -> str:
+    """Issue 32's criteria for schedule `name` per pair, as Markdown: fidelity ≥ old − 0.05, copy score below
+    COPY_THRESHOLD, style term ≤ current's × 1.10, modelled time ≤ old's / 3, objective ≤ old's × 1.02."""
+    lines = [f"| pair | fidelity ≥ old − 0.05 | copy < {COPY_THRESHOLD} | style ≤ current × 1.10 | time ≤ old / 3 | "
+             "objective ≤ old × 1.02 |", "| --- | --- | --- | --- | --- | --- |"]
+    for pair, row in report["sizes"].get(str(size), {}).items():
+        runs = row["schedules"]
+        m, old, current = runs.get(name), runs.get("old"), runs.get("current")
+        if m is None or old is None:
+            continue
+
+        def mark(ok: bool, text: str) -> str:
+            return f"{text} {'yes' if ok else '**no**'}"
+
+        cells = [mark(m["content_fidelity"] >= old["content_fidelity"] - 0.05,
+                      f"{m['content_fidelity']:.3f} vs {old['content_fidelity'] - 0.05:.3f}"),
+                 mark(m["copied_object_score"] < COPY_THRESHOLD, f"{m['copied_object_score']:.3f}"),
+                 mark(m["style"] <= current["style"] * 1.10, f"{m['style'] / current['style'] - 1:+.1%}")
+                 if current else "–",
+                 mark(modelled_seconds(m) <= modelled_seconds(old) / 3,
+                      f"{modelled_seconds(m) / modelled_seconds(old):.2f}×"),
+                 mark(m["objective"] <= old["objective"] * 1.02, f"{m['objective'] / old['objective'] - 1:+.1%}")]
+        lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=512)
@@ -310,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = run(pairs, options.size, names, options.out, options.figure)
     print(table(report, options.size))
+    print(criteria(report, options.size))
     return 0
 
 
