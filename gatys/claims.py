@@ -34,7 +34,7 @@ class Claim:
     def held(self) -> bool:
         """True while the claim file is still this claim (not taken over after an expiry)."""
         if not self.lost:
-            record = _read(self.path)
+            record = read_record(self.path)
             self.lost = record is None or record.get("token") != self.token
         return not self.lost
 
@@ -96,7 +96,7 @@ def _create(path: Path, record: dict) -> bool:
 
 def holder(path: Path, lease: float = DEFAULT_LEASE) -> dict | None:
     """The owner of a live claim at `path` (host, pid), or None when there is none or its owner is dead."""
-    record, age = _read(path), _age(path)
+    record, age = read_record(path), _age(path)
     if age is None or _dead(record, age, lease):
         return None
     return record or {"host": "?", "pid": "?"}
@@ -129,7 +129,7 @@ def _zombie(pid: int) -> bool:
 
 def _take_over_if_expired(path: Path, lease: float) -> bool:
     """Move an expired claim aside (one taker wins the rename); True when the caller may try again."""
-    record, age = _read(path), _age(path)
+    record, age = read_record(path), _age(path)
     if age is None:
         return True  # released meanwhile
     if not _dead(record, age, lease):
@@ -139,7 +139,7 @@ def _take_over_if_expired(path: Path, lease: float) -> bool:
         os.rename(path, aside)
     except FileNotFoundError:
         return True  # another taker moved it first
-    moved = _read(aside)
+    moved = read_record(aside)
     if record is not None and moved is not None and moved.get("token") != record.get("token"):
         # Between the read and the rename a new owner claimed it: give it back, unless yet another
         # claim stands there now (that owner finds its claim lost and does not write).
@@ -160,7 +160,8 @@ def _age(path: Path) -> float | None:
         return None
 
 
-def _read(path: Path) -> dict | None:
+def read_record(path: Path) -> dict | None:
+    """A JSON object read from `path`; None when it is missing, unreadable or not an object."""
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -9,12 +9,11 @@ machines that share the folder, may work one store at once.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .claims import DEFAULT_LEASE, Heartbeat, acquire, holder
+from .claims import DEFAULT_LEASE, Heartbeat, acquire, holder, read_record
 from .engine import Callback, Transfer
 from .faults import fault_point
 from .files import file_sha256
@@ -77,7 +76,7 @@ class Store:
 
     def _verified(self, job_id: str) -> tuple[dict | None, str | None]:
         manifest_file, image = self.manifest_path(job_id), self.image_path(job_id)
-        record = _read_json(manifest_file)
+        record = read_record(manifest_file)
         if record is None:
             if manifest_file.exists():
                 return None, "its manifest is unreadable"
@@ -96,7 +95,7 @@ class Store:
         return record, None
 
     def error(self, job_id: str) -> dict | None:
-        return _read_json(self.error_path(job_id))
+        return read_record(self.error_path(job_id))
 
     def finished(self) -> Iterator[StoredResult]:
         """Every finished job, by id."""
@@ -111,7 +110,7 @@ class Store:
         """(id, error record) of every failed job that has not finished since."""
         for path in sorted(self.jobs.glob("*.error.json")):
             job_id = path.name[: -len(".error.json")]
-            record = _read_json(path)
+            record = read_record(path)
             if record is not None and self.status(job_id) == "failed":
                 yield job_id, record
 
@@ -171,10 +170,3 @@ class Store:
             return Outcome(placed, "skipped", error=error)
         return None
 
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
