@@ -3,6 +3,10 @@
 Every function reduces in float32 or wider, whatever the input dtype (bf16 features
 from an autocast network come in; float32 statistics go out), and keeps float64 for
 float64 inputs so tests can compare against exact references.
+
+Position weights w (1 or B, 1, H, W), where a function takes them, are constants: each
+statistic becomes its weighted form normalised by Σ_p w_p (the mean Σ w f / Σ w), and
+weights=None runs the unweighted code unchanged.
 """
 from __future__ import annotations
 
@@ -35,10 +39,49 @@ def position_rows(feats: torch.Tensor) -> torch.Tensor:
     return position_columns(feats).transpose(1, 2).contiguous()
 
 
-def gram_matrix(feats: torch.Tensor) -> torch.Tensor:
-    """Ĝ = F Fᵀ / M per batch item: (B, C, H, W) → (B, C, C) in float32 or wider, M = H·W."""
+def _weights_like(weights: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    """Position weights (1 or B, 1, H, W) as constants in feats' statistics dtype, on feats' device.
+
+    Weights made under torch.inference_mode are copied outside it: autograd may save them.
+    """
+    dtype = torch.float64 if feats.dtype == torch.float64 else torch.float32
+    weights = weights.detach().to(feats.device, dtype)
+    return weights.clone() if weights.is_inference() and not torch.is_inference_mode_enabled() else weights
+
+
+def sample_weights(weights: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    """The weight of each position of each batch item (the rows of `position_rows`): (1 or B, 1, H, W) → (B, M)."""
+    return _weights_like(weights, feats).flatten(1).expand(feats.shape[0], -1)
+
+
+def style_weights(weights: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    """The weight of each column of `style_positions(feats)`: (1 or B, 1, H, W) → (B·H·W,)."""
+    return sample_weights(weights, feats).reshape(-1)
+
+
+def positive_samples(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the indices of the positive entries of a weight vector (n,), those entries divided by their sum).
+
+    Their count is data-dependent: this reads the device on the host.
+    """
+    kept = torch.nonzero(weights > 0).squeeze(1)
+    chosen = weights[kept]
+    return kept, chosen / chosen.sum()
+
+
+def gram_matrix(feats: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Ĝ = F Fᵀ / M per batch item: (B, C, H, W) → (B, C, C) in float32 or wider, M = H·W.
+
+    With weights (1 or B, 1, H, W): Ĝ = Σ_p w_p f_p f_pᵀ / Σ_p w_p, computed as Ĝ(F∘√w)·M/Σw,
+    which is the unweighted Ĝ exactly for w = 1 (for bf16 features √w is rounded to bf16).
+    """
     check_features(feats)
-    return _Gram.apply(feats)
+    if weights is None:
+        return _Gram.apply(feats)
+    wide = _weights_like(weights, feats)
+    totals = wide.sum(dim=(1, 2, 3))
+    positions = feats.shape[2] * feats.shape[3]
+    return _Gram.apply(feats * wide.sqrt().to(feats.dtype)) * (positions / totals)[:, None, None]
 
 
 def _positions_view(feats: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -107,28 +150,113 @@ def _exact_bf16_products(dtype: torch.dtype):
         matmul.fp32_precision = previous
 
 
-def channel_means(feats: torch.Tensor) -> torch.Tensor:
-    """μ per batch item and channel: (B, C, H, W) → (B, C)."""
+def channel_means(feats: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """μ per batch item and channel: (B, C, H, W) → (B, C); with weights μ = Σ_p w_p f_p / Σ_p w_p."""
     check_features(feats)
-    return _wide(feats).mean(dim=(2, 3))
+    if weights is None:
+        return _wide(feats).mean(dim=(2, 3))
+    wide = _weights_like(weights, feats)
+    return (_wide(feats) * wide).sum(dim=(2, 3)) / wide.sum(dim=(2, 3))
 
 
-def channel_moments(feats: torch.Tensor, eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(μ, σ) per batch item and channel, σ = sqrt(biased variance + eps): two (B, C) tensors."""
+def channel_moments(feats: torch.Tensor, eps: float = 0.0,
+                    weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(μ, σ) per batch item and channel, σ = sqrt(biased variance + eps): two (B, C) tensors.
+
+    With weights: μ = Σ w f / Σ w and variance Σ w (f − μ)² / Σ w.
+    """
     check_features(feats)
     wide = _wide(feats)
-    mean = wide.mean(dim=(2, 3))
-    var = wide.var(dim=(2, 3), unbiased=False)
+    if weights is None:
+        mean = wide.mean(dim=(2, 3))
+        var = wide.var(dim=(2, 3), unbiased=False)
+        return mean, torch.sqrt(var + eps)
+    position_weights = _weights_like(weights, feats)
+    totals = position_weights.sum(dim=(2, 3))
+    mean = (wide * position_weights).sum(dim=(2, 3)) / totals
+    var = ((wide - mean[:, :, None, None]).square() * position_weights).sum(dim=(2, 3)) / totals
     return mean, torch.sqrt(var + eps)
+
+
+# Statistics of a style's positions, the columns of `style_positions` (C, n), each weighted by
+# weights (n,) when given.
+
+
+def column_mean(positions: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """μ = mean of the columns of (C, n), or Σ_j w_j s_j / Σ_j w_j: (C,)."""
+    if weights is None:
+        return positions.mean(dim=1)
+    return (positions * weights).sum(dim=1) / weights.sum()
+
+
+def column_raw_moment(positions: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Ĝ = S Sᵀ/n, or Σ_j w_j s_j s_jᵀ / Σ_j w_j (as (S∘√w)(S∘√w)ᵀ/Σw, exact for w = 1): (C, C)."""
+    if weights is None:
+        return positions @ positions.T / positions.shape[1]
+    rooted = positions * weights.sqrt()
+    return rooted @ rooted.T / weights.sum()
+
+
+def column_variance(positions: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Biased variance per row of (C, n), or Σ_j w_j (s_j − μ)² / Σ_j w_j: (C,)."""
+    if weights is None:
+        return positions.var(dim=1, unbiased=False)
+    centred = positions - column_mean(positions, weights)[:, None]
+    return (centred.square() * weights).sum(dim=1) / weights.sum()
+
+
+# -- statistics that add over tiles (gatys/tiling.py) -----------------------------------------
+
+
+def position_sums(feats: torch.Tensor, weights: torch.Tensor | None = None, first: bool = True,
+                  second: str | None = None) -> dict[str, torch.Tensor]:
+    """Sums over positions per batch item, which add over tiles of an image (w = 1 without weights):
+
+        count = Σ_p w_p (B,)    first = Σ_p w_p f_p (B, C)
+        second = Σ_p w_p f_p f_pᵀ (B, C, C) for "outer", Σ_p w_p f_p² (B, C) for "square"
+    """
+    check_features(feats)
+    wide = _wide(feats)
+    positions = feats.shape[2] * feats.shape[3]
+    weighted = None if weights is None else _weights_like(weights, feats)
+    if weighted is None:
+        count = wide.new_full((feats.shape[0],), float(positions))
+    else:
+        count = weighted.sum(dim=(1, 2, 3)).expand(feats.shape[0])
+    sums = {"count": count}
+    if first:
+        sums["first"] = wide.sum(dim=(2, 3)) if weighted is None else (wide * weighted).sum(dim=(2, 3))
+    if second == "outer":  # Ĝ(F∘√w)·M: a tile whose weights are all 0 gives 0, not 0/0
+        rooted = feats if weighted is None else feats * weighted.sqrt().to(feats.dtype)
+        sums["second"] = _Gram.apply(rooted) * float(positions)
+    elif second == "square":
+        squares = wide.square()
+        sums["second"] = squares.sum(dim=(2, 3)) if weighted is None else (squares * weighted).sum(dim=(2, 3))
+    return sums
+
+
+def position_means(sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The averages of `position_sums` (each sum over its count): μ, and Ĝ or the mean square."""
+    count = sums["count"]
+    return {key: value / count.reshape(-1, *([1] * (value.dim() - 1)))
+            for key, value in sums.items() if key != "count"}
 
 
 # -- kernel MMD ------------------------------------------------------------------------
 # Positions are rows here: x is (m, C), y is (n, C). A kernel sum Σ_ij k(x_i, y_j) is
 # computed in tiles of at most tile × tile pairs, so no M×M matrix is ever held; its
 # gradient is accumulated during the same pass (it is only m×C), so backward needs
-# neither saved tiles nor a second pass.
+# neither saved tiles nor a second pass. Weighted, the sum is Σ_ij a_i b_j k(x_i, y_j):
+# each tile's values and its derivative factor W are multiplied by the outer product of
+# its rows' weights.
+
 
 TILE = 4096
+
+
+def _tile_sum(values: torch.Tensor, outer: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """Σ_ij v_ij, or Σ_ij a_i·v_ij·b_j for outer = (a, b)."""
+    return values.sum() if outer is None else outer[0] @ values @ outer[1]
 
 
 class GaussianKernel:
@@ -148,15 +276,16 @@ class GaussianKernel:
             return torch.cat([2 * gamma * x, -gamma * sq_x, ones_x], 1), torch.cat([y, ones_y, -gamma * sq_y], 1)
         return torch.cat([-2 * x, sq_x, ones_x], 1), torch.cat([y, ones_y, sq_y], 1)
 
-    def tile(self, product: torch.Tensor, with_weights: bool):
-        """(Σ k over the tile, W, w) with ∂k(x_i, y_j)/∂x_i = w·W_ij·(y_j − x_i); product is overwritten."""
+    def tile(self, product: torch.Tensor, with_weights: bool, outer=None):
+        """(Σ k over the tile (Σ a_i b_j k for outer = (a, b)), W, w) with
+        ∂k(x_i, y_j)/∂x_i = w·W_ij·(y_j − x_i); product is overwritten."""
         if len(self.gammas) == 1:
             values = product.clamp_max_(0).exp_()
-            return values.sum(), values, 2 * self.gammas[0]
+            return _tile_sum(values, outer), values, 2 * self.gammas[0]
         distances = product.clamp_min_(0)
         values = [torch.exp(distances * -gamma) for gamma in self.gammas]
         weights = sum(gamma * value for gamma, value in zip(self.gammas, values)) if with_weights else None
-        return sum(value.sum() for value in values), weights, 2
+        return sum(_tile_sum(value, outer) for value in values), weights, 2
 
     def pairs(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """k(a_i, b_i) for paired rows."""
@@ -176,23 +305,28 @@ class PolynomialKernel:
     def operands(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x, y
 
-    def tile(self, product: torch.Tensor, with_weights: bool):
-        """(Σ k over the tile, W, w) with ∂k(x_i, y_j)/∂x_i = w·W_ij·y_j."""
+    def tile(self, product: torch.Tensor, with_weights: bool, outer=None):
+        """(Σ k over the tile (Σ a_i b_j k for outer = (a, b)), W, w) with ∂k(x_i, y_j)/∂x_i = w·W_ij·y_j."""
         base = product.add_(self.c)
         weights = base.pow(self.d - 1) if with_weights else None
-        return base.pow(self.d).sum(), weights, self.d
+        return _tile_sum(base.pow(self.d), outer), weights, self.d
 
     def pairs(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return ((a * b).sum(1) + self.c).pow(self.d)
 
 
 class _KernelSum(torch.autograd.Function):
-    """Σ_ij k(x_i, y_j) by tiles; y None means y = x (each unordered tile pair computed once)."""
+    """Σ_ij a_i b_j k(x_i, y_j) by tiles (a, b None: all ones); y None means y = x and b = a (each
+    unordered tile pair computed once). a and b are constants."""
 
     @staticmethod
-    def forward(ctx, x, y, kernel, tile):
+    def forward(ctx, x, y, kernel, tile, x_weights=None, y_weights=None):
         symmetric = y is None
         other = x if symmetric else y
+        weighted = x_weights is not None or y_weights is not None
+        if weighted:
+            x_weights = x.new_ones(x.shape[0]) if x_weights is None else x_weights
+            other_weights = x_weights if symmetric else y.new_ones(y.shape[0]) if y_weights is None else y_weights
         grad_x = torch.zeros_like(x) if ctx.needs_input_grad[0] else None
         grad_y = torch.zeros_like(y) if not symmetric and ctx.needs_input_grad[1] else None
         with_weights = grad_x is not None or grad_y is not None
@@ -202,11 +336,14 @@ class _KernelSum(torch.autograd.Function):
             rows = slice(i, i + tile)
             for j in range(i if symmetric else 0, other.shape[0], tile):
                 cols = slice(j, j + tile)
-                tile_sum, weights, scale = kernel.tile(left[rows] @ right[cols].T, with_weights)
+                outer = (x_weights[rows], other_weights[cols]) if weighted else None
+                tile_sum, weights, scale = kernel.tile(left[rows] @ right[cols].T, with_weights, outer)
                 mirrored = symmetric and j != i  # stands for the (j, i) tile as well
                 total = total + (2 * tile_sum if mirrored else tile_sum)
                 if not with_weights:
                     continue
+                if weighted:  # after the tile's sum: W may be its values
+                    weights = weights.mul_(outer[0][:, None]).mul_(outer[1])
                 if symmetric:
                     scale = 2 * scale  # x is both arguments
                 if grad_x is not None:
@@ -224,7 +361,7 @@ class _KernelSum(torch.autograd.Function):
     def backward(ctx, grad_total):
         saved = iter(ctx.saved_tensors)
         grads = [grad_total * next(saved) if has else None for has in ctx.has_grads]
-        return grads[0], grads[1], None, None
+        return grads[0], grads[1], None, None, None, None
 
 
 def _accumulate(out, weights, scale, partners, own, radial):
@@ -235,16 +372,30 @@ def _accumulate(out, weights, scale, partners, own, radial):
     out.add_(scale * step)
 
 
-def kernel_sum(x: torch.Tensor, y: torch.Tensor | None, kernel, tile: int = TILE) -> torch.Tensor:
+def kernel_sum(x: torch.Tensor, y: torch.Tensor | None, kernel, tile: int = TILE,
+               x_weights: torch.Tensor | None = None, y_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Σ_ij k(x_i, y_j) over rows of x (m, C) and y (n, C), or over x × x when y is None.
 
-    Exact, in tiles of at most tile × tile pairs; differentiable once in x and y.
+    With row weights a = x_weights (m,) and b = y_weights (n,) (ones where one is None; b = a
+    when y is None): Σ_ij a_i b_j k(x_i, y_j). Exact, in tiles of at most tile × tile pairs;
+    differentiable once in x and y (the weights are constants).
     """
-    return _KernelSum.apply(x, y, kernel, tile)
+    return _KernelSum.apply(x, y, kernel, tile, x_weights, y_weights)
+
+
+def _uniform(rows: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """weights, or 1/m for each of the m rows."""
+    return rows.new_full((rows.shape[0],), 1 / rows.shape[0]) if weights is None else weights
+
+
+def _quadruple_weights(weights: torch.Tensor | None, pairs: int) -> torch.Tensor | float:
+    """w_2p·w_2p+1 for p < pairs (1 without weights)."""
+    return 1.0 if weights is None else weights[0 : 2 * pairs : 2] * weights[1 : 2 * pairs : 2]
 
 
 def kernel_mmd(x: torch.Tensor, y: torch.Tensor, kernel, estimator: str = "biased", tile: int = TILE,
-               y_term: torch.Tensor | None = None) -> torch.Tensor:
+               y_term: torch.Tensor | None = None, *, x_weights: torch.Tensor | None = None,
+               y_weights: torch.Tensor | None = None) -> torch.Tensor:
     """MMD² between the rows of x (m, C) and y (n, C).
 
     biased    (V)  Σk(x,x')/m² + Σk(y,y')/n² − 2Σk(x,y)/(mn)
@@ -253,21 +404,48 @@ def kernel_mmd(x: torch.Tensor, y: torch.Tensor, kernel, estimator: str = "biase
                    (x_2p, x_2p+1, y_2p, y_2p+1) in the given row order,
                    h = k(x, x') + k(y, y') − k(x, y') − k(x', y)
     y_term is the precomputed y-only term (`kernel_self_term(y, …)`), a constant of the target.
+
+    With sample weights a = x_weights (m,), b = y_weights (n,), each summing to one (None:
+    uniform), the mean embeddings are weighted: biased Σ a_i a_j k(x_i, x_j) + Σ b_i b_j k(y_i, y_j)
+    − 2 Σ a_i b_j k(x_i, y_j), unbiased with the self terms of `kernel_self_term`, and linear
+    Σ_p ω_p h_p / Σ_p ω_p with ω_p = a_2p a_2p+1 b_2p b_2p+1 (self-normalised importance weights:
+    the quadruples stand for draws from the weighted distributions; positive weights only).
     """
+    weighted = x_weights is not None or y_weights is not None
     if estimator == "linear":
         pairs = min(x.shape[0], y.shape[0]) // 2
         x0, x1 = x[0 : 2 * pairs : 2], x[1 : 2 * pairs : 2]
         y0, y1 = y[0 : 2 * pairs : 2], y[1 : 2 * pairs : 2]
         h = kernel.pairs(x0, x1) + kernel.pairs(y0, y1) - kernel.pairs(x0, y1) - kernel.pairs(x1, y0)
-        return h.mean()
+        if not weighted:
+            return h.mean()
+        omega = _quadruple_weights(x_weights, pairs) * _quadruple_weights(y_weights, pairs)
+        return (omega * h).sum() / omega.sum()
+    if not weighted:
+        if y_term is None:
+            y_term = kernel_self_term(y, kernel, estimator, tile)
+        cross = kernel_sum(x, y, kernel, tile) / (x.shape[0] * y.shape[0])
+        return kernel_self_term(x, kernel, estimator, tile) + y_term - 2 * cross
     if y_term is None:
-        y_term = kernel_self_term(y, kernel, estimator, tile)
-    cross = kernel_sum(x, y, kernel, tile) / (x.shape[0] * y.shape[0])
-    return kernel_self_term(x, kernel, estimator, tile) + y_term - 2 * cross
+        y_term = kernel_self_term(y, kernel, estimator, tile, y_weights)
+    cross = kernel_sum(x, y, kernel, tile, _uniform(x, x_weights), _uniform(y, y_weights))
+    return kernel_self_term(x, kernel, estimator, tile, x_weights) + y_term - 2 * cross
 
 
-def kernel_self_term(x: torch.Tensor, kernel, estimator: str = "biased", tile: int = TILE) -> torch.Tensor:
-    """Σ_ij k(x_i, x_j)/m² (biased), or Σ_{i≠j} k(x_i, x_j)/(m(m−1)) (unbiased)."""
+def kernel_self_term(x: torch.Tensor, kernel, estimator: str = "biased", tile: int = TILE,
+                     weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ_ij k(x_i, x_j)/m² (biased), or Σ_{i≠j} k(x_i, x_j)/(m(m−1)) (unbiased).
+
+    With weights a (m,) summing to one: Σ_ij a_i a_j k_ij (biased), or
+    (Σ_ij a_i a_j k_ij − Σ_i a_i² k_ii)/(1 − Σ_i a_i²) (unbiased: the U-statistic over the
+    selected rows for 0/1 weights; it needs two positive weights).
+    """
+    if weights is not None:
+        total = kernel_sum(x, None, kernel, tile, weights)
+        if estimator == "biased":
+            return total
+        squares = weights.square()
+        return (total - (squares * kernel.pairs(x, x)).sum()) / (1 - squares.sum())
     count = x.shape[0]
     total = kernel_sum(x, None, kernel, tile)
     if estimator == "biased":
@@ -276,10 +454,16 @@ def kernel_self_term(x: torch.Tensor, kernel, estimator: str = "biased", tile: i
     return (total - diagonal) / (count * (count - 1))
 
 
-def mean_squared_distance(positions: torch.Tensor) -> torch.Tensor:
-    """mean_ij ‖s_i − s_j‖² over all ordered pairs of columns of (C, M) = 2·tr Σ, in closed form."""
-    centred = positions - positions.mean(dim=1, keepdim=True)
-    return 2 * centred.square().sum(0).mean()
+def mean_squared_distance(positions: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """mean_ij ‖s_i − s_j‖² over all ordered pairs of columns of (C, M) = 2·tr Σ, in closed form.
+
+    With weights w (M,): Σ_ij a_i a_j ‖s_i − s_j‖² = 2·Σ_i a_i ‖s_i − μ‖², a = w/Σw, μ = Σ a_i s_i.
+    """
+    if weights is None:
+        centred = positions - positions.mean(dim=1, keepdim=True)
+        return 2 * centred.square().sum(0).mean()
+    centred = positions - column_mean(positions, weights)[:, None]
+    return 2 * (centred.square().sum(0) * weights).sum() / weights.sum()
 
 
 def random_indices(total: int, count: int | None, seed: int) -> torch.Tensor:
@@ -356,3 +540,58 @@ def sliced_wasserstein(positions: torch.Tensor, target_sorted: torch.Tensor, dir
     (`sorted_projections`, then `resample_quantiles`).
     """
     return (sorted_projections(positions, directions) - target_sorted).square().mean(dim=(-2, -1))
+
+
+# Weighted empirical quantile functions. A sample of weight a_j (Σa = 1) in sorted order sits at
+# the mid-point u_j = C_j − a_j/2 of its share of [0, 1], C the cumulative sum; unweighted,
+# u_j = (j + ½)/M, the rule `resample_quantiles` reads.
+
+
+def midpoints(weights: torch.Tensor) -> torch.Tensor:
+    """u_j = C_j − a_j/2 for weights (…, M) in sorted order, each row summing to one."""
+    return weights.cumsum(-1) - weights / 2
+
+
+def uniform_midpoints(count: int, like: torch.Tensor) -> torch.Tensor:
+    """(j + ½)/count, j < count, in like's dtype and device: the mid-points of unweighted samples."""
+    return (torch.arange(count, device=like.device, dtype=torch.float64) + 0.5).div_(count).to(like.dtype)
+
+
+def weighted_sorted_projections(positions: torch.Tensor, weights: torch.Tensor,
+                                directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sort(Vᵀs), the mid-points of the sorted samples): positions (C, n), weights (n,) summing to one,
+    directions (P, C) → two (P, n)."""
+    values, order = torch.sort(directions @ positions, dim=-1)
+    return values, midpoints(weights[order])
+
+
+def quantile_function(sorted_values: torch.Tensor, points: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    """Q(u) per row: the linear interpolation through (points_j, sorted_j), constant beyond the first and last.
+
+    sorted_values and points (…, n), points increasing; at (…, K) → (…, K). With points
+    (j + ½)/n and at (k + ½)/K this is `resample_quantiles`.
+    """
+    size = sorted_values.shape[-1]
+    if size == 1:
+        return sorted_values.expand(*at.shape)
+    high = torch.searchsorted(points, at.contiguous()).clamp_(1, size - 1)
+    low = high - 1
+    below, above = points.gather(-1, low), points.gather(-1, high)
+    fraction = ((at - below) / (above - below).clamp_min(torch.finfo(points.dtype).tiny)).clamp_(0, 1)
+    return torch.lerp(sorted_values.gather(-1, low), sorted_values.gather(-1, high), fraction.to(sorted_values.dtype))
+
+
+def weighted_sliced_wasserstein(positions: torch.Tensor, weights: torch.Tensor, target_sorted: torch.Tensor,
+                                target_points: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """mean over directions of Σ_p a_p (sort(vᵀf)_p − Q_S(u_p))², a the weights (M,) in sorted order
+    (summing to one), u_p their mid-points: positions (C, M) → a scalar.
+
+    Q_S is the style's quantile function through its sorted projections target_sorted (P, n)
+    at their mid-points target_points (P, n) (`quantile_function`). For a = 1/M this is
+    `sliced_wasserstein` with the style read at (k + ½)/M.
+    """
+    values, order = torch.sort(directions @ positions, dim=-1)
+    with torch.no_grad():
+        shares = weights[order]
+        quantiles = quantile_function(target_sorted, target_points, midpoints(shares))
+    return (shares * (values - quantiles).square()).sum(-1).mean()
