@@ -13,7 +13,10 @@ batches of 1 to 16: benchmarks/batch_throughput.py), and, only when asked for wi
 picture (time to a finished picture: the default transfer at 512 px against the old one-scale
 default on the four sample pairs, benchmarks/time_to_picture.py; an hour or more on a CPU) and
 quality (content kept, style objects copied, objective and time of the old, current and new
-defaults on eight pairs, benchmarks/quality.py; half an hour or more on a CPU).
+defaults on eight pairs, benchmarks/quality.py; half an hour or more on a CPU), masks (two styles
+in two regions: each region's own style against the other's, per mask propagation,
+benchmarks/masks.py) and tiling (seconds per evaluation and peak memory at 1024, 2048 and 4096 px,
+untiled and under memory budgets, benchmarks/tiling.py).
 A precision the device cannot run (bf16 on a CPU without
 AVX-512 BW/VL/DQ or AVX-NE-CONVERT, gatys.device.supported_precisions) is not measured: its
 rows read "not supported on this CPU". The JSON is rewritten after every engine case and
@@ -39,12 +42,12 @@ import losses
 from gatys import GatysError
 from gatys.device import resolve_device, supported_precisions
 
-from . import (batch_throughput, floor, loss_scaling, machine, precision_check, quality, tables, time_to_picture,
-               workload)
+from . import (batch_throughput, floor, loss_scaling, machine, masks, precision_check, quality, tables, tiling,
+               time_to_picture, workload)
 from .measure import ROOT, CaseFailed, isolated
 
-SECTIONS = ("engine", "pastiche", "compile", "losses", "bf16", "batch", "picture", "quality")
-DEFAULT_SECTIONS = SECTIONS[:-2]  # picture, quality: whole transfers at 512 px, an hour or more on a CPU: by --only
+SECTIONS = ("engine", "pastiche", "compile", "losses", "bf16", "batch", "picture", "quality", "masks", "tiling")
+DEFAULT_SECTIONS = SECTIONS[:-4]  # picture, quality, masks, tiling: whole transfers, an hour or more on a CPU: by --only
 PRECISIONS = ("fp32", "bf16")
 FORMATS = ("contiguous", "channels_last")
 LONG_RUN = (512, 1000)  # (size, evaluations) of the end-to-end run on CUDA
@@ -107,7 +110,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--out", type=Path, help="JSON output (default benchmarks/results/DEVICE[-quick].json)")
     parser.add_argument("--only", type=_sections, default=DEFAULT_SECTIONS,
-                        help=f"sections, from {','.join(SECTIONS)} (default: all but picture and quality)")
+                        help=f"sections, from {','.join(SECTIONS)} (default: all but picture, quality, masks and tiling)")
     parser.add_argument("--evaluations", type=int, help="evaluations per end-to-end run (default by size)")
     parser.add_argument("--loss-budget", type=float, help="seconds a loss case may take (default 60; quick 5)")
     parser.add_argument("--precision-iterations", type=int, help="iterations of each bf16/fp32 transfer (300)")
@@ -609,6 +612,13 @@ def main(argv: list[str] | None = None) -> int:
             report["quality"] = {"json": str(_relative(pictures))}
         show(quality.table(measured, 512))
         write(report, out)
+    for name, module in (("masks", masks), ("tiling", tiling)):
+        if name in options.only and options.quick:
+            print(f"\n== {name} ==\nskipped in --quick: whole transfers (python -m benchmarks.{name})", flush=True)
+        elif name in options.only:
+            with section(report, name):
+                module.main([])
+            write(report, out)
     report["seconds"] = time.perf_counter() - began
     report["tables"] = printed
     write(report, out)

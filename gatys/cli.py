@@ -119,10 +119,13 @@ def cli():
 @cli.command()
 @click.argument("images", nargs=-1, metavar="CONTENT STYLE [STYLE...]")
 @click.option("-o", "--output",
-              help="Output image (.png, .jpg, .webp). Default: CONTENT_stylised.png beside CONTENT.")
+              help="Output image (.png, .jpg, .webp, .tif). Default: CONTENT_stylised.png beside CONTENT.")
 @click.option("--config", "config_file", help="TOML file with any of these options (flags given here win).")
 @config_options
 @click.option("--save-every", type=int, help="Save a snapshot every N evaluations.  [default: never]")
+@click.option("--bit-depth", type=int,
+              help="Bits per channel of the output: 16 for a .png or .tif to print (the content's ICC profile and "
+                   "DPI are carried over either way).  [default: 8]")
 @click.option("--manifest/--no-manifest", default=None,
               help="Write OUTPUT.json with settings, versions, losses and timings.  [default: on]")
 @click.option("-q", "--quiet", is_flag=True, default=None, help="No progress output.")
@@ -142,7 +145,7 @@ def transfer(ctx, images, config_file, **values):
         callbacks.append(Snapshots(output, run.save_every))
     with sigterm_as_interrupt() as received:
         outcome = run_job(Transfer(config), Job(run.content, run.styles, config, output), callbacks,
-                          write_manifest=run.manifest, record_errors=False)
+                          write_manifest=run.manifest, record_errors=False, bits=run.bit_depth)
     if outcome.status == "failed":
         raise outcome.exception
     if outcome.status == "interrupted":

@@ -17,14 +17,16 @@ from typing import Any, Mapping, Sequence
 import losses
 
 from .errors import GatysError
+from .masks import PROPAGATIONS
+from .memory import parse_bytes
 from .vgg import CONVENTIONS, POOLINGS, check_layers, min_side
 
 OPTIMIZERS = ("lbfgs", "adam", "lbfgsb")
 INITS = ("content", "noise", "style")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 CONTENT_TARGETS = ("features", "adain")
-STYLE_SIZES = ("final", "scale")
-SCALE_INITS = ("detail", "upsampled")  # a later scale starts from the previous result with or without the content's detail  # the style at the last scale's size at every scale, or resized with each scale
+STYLE_SIZES = ("final", "scale")  # the style at the last scale's size at every scale, or resized with each scale
+SCALE_INITS = ("detail", "upsampled")  # a later scale starts from the previous result with or without the content's detail
 PRECISIONS = ("auto", "fp32", "bf16")
 COARSEST_SIZE = 128  # the automatic schedule starts no lower than about this longest side, doubling up to --size
 AUTO_OCTAVES = 2     # ... and has at most this many scales: --size / 2, then --size (docs/quality.md)
@@ -100,6 +102,17 @@ class TransferConfig:
     style_weight: float = setting(1.0, "Global multiplier of all style losses.", "float")
     style_blend_weights: tuple[float, ...] | None = setting(
         None, "Weights of several style images, e.g. 0.7,0.3 (normalised to sum to 1).", "floats", shown="equal")
+    masks: tuple[str, ...] | None = setting(
+        None, "Spatial control: one content mask per style, in the order of the styles (greyscale images at the "
+        "content's aspect ratio: white where that style goes, black where it does not, grey in between); where no "
+        "mask covers the content only the content term acts (docs/masks.md).", "strs", shown="–")
+    style_masks: tuple[str, ...] | None = setting(
+        None, "With --masks: the region of each style image its style is taken from, one mask per style.", "strs",
+        shown="–")
+    mask_propagation: str = setting(
+        "area", "How a mask reaches each layer's grid: area (averaged over each pooling window), all (positions "
+        "whose receptive field touches the region) or inside (those whose receptive field lies in it).", "str",
+        choices=PROPAGATIONS)
     style_scale: float = setting(1.0, "Style image size relative to the output size.", "float")
     style_size: str = setting(
         "scale", "Style image size at each scale: final (the last scale's size times --style-scale at every scale, "
@@ -140,11 +153,18 @@ class TransferConfig:
                              choices=PRECISIONS)
     cuda_graph: bool = setting(True, "On CUDA, launch each evaluation as one captured graph.", "bool", shown="on",
                                pixels=False)
+    max_memory: str | None = setting(
+        None, "Memory budget of the whole process's peak, e.g. 8GiB, 2GB or 512MB: a scale whose evaluation would "
+        "not fit is evaluated in tiles, with the exact objective (docs/print.md); auto: the device's free memory.",
+        "str", shown="auto", pixels=False)
 
     def __post_init__(self) -> None:
         # Normalise sequences given as lists or comma strings (as TOML and Python callers do), then validate.
         for name in ("style_losses", "style_layers"):
             self._normalise(name, lambda value: _str_tuple(value, str))
+        for name in ("masks", "style_masks"):
+            if getattr(self, name) is not None:
+                self._normalise(name, lambda value: _str_tuple(value, str))
         if self.scales is not None:
             self._normalise("scales", lambda value: _str_tuple(value, int))
         if self.iterations is not None and not _is_whole(self.iterations):
@@ -201,10 +221,15 @@ class TransferConfig:
         return self.content_weight * self.coarse_content_weight
 
     def blend_weights(self, count: int) -> tuple[float, ...]:
-        """Style blend weights normalised to sum to one (equal when not given)."""
+        """Style blend weights normalised to sum to one (equal when not given).
+
+        With masks each style has a region of its own, so the weights are taken as given (1 each when
+        not given): every region is styled as fully as a one-style run styles the whole picture."""
         weights = self.style_blend_weights or (1.0,) * count
         if len(weights) != count:
             raise GatysError(f"{len(weights)} style blend weights for {count} style images")
+        if self.masks is not None:
+            return tuple(float(w) for w in weights)
         total = sum(weights)
         return tuple(w / total for w in weights)
 
@@ -229,6 +254,16 @@ class TransferConfig:
             _choice("weights_convention", self.weights_convention, CONVENTIONS)
         if self.init not in INITS and not Path(self.init).expanduser().is_file():
             raise GatysError(f"init must be one of {', '.join(INITS)} or an image file; {self.init!r} is neither")
+        _choice("mask_propagation", self.mask_propagation, PROPAGATIONS)
+        if self.max_memory is not None:
+            parse_bytes(self.max_memory)
+        for name in ("masks", "style_masks"):
+            for path in getattr(self, name) or ():
+                if not Path(path).expanduser().is_file():
+                    raise GatysError(f"{name.replace('_', '-')}: {path} is not a file")
+        if self.style_masks is not None and self.masks is None:
+            raise GatysError("style-masks needs masks: the style masks say where in each style image its style is "
+                             "taken from, the masks where in the content it goes")
         _positive_int("size", self.size)
         if self.octaves is not None:
             _positive_int("octaves", self.octaves)
@@ -344,10 +379,11 @@ class RunOptions:
     save_every: int = 0
     quiet: bool = False
     manifest: bool = True
+    bit_depth: int = 8
 
 
 RUN_KEYS = {"content": "content", "style": "styles", "output": "output", "save-every": "save_every",
-            "quiet": "quiet", "manifest": "manifest"}  # TOML key → RunOptions field
+            "quiet": "quiet", "manifest": "manifest", "bit-depth": "bit_depth"}  # TOML key → RunOptions field
 
 
 def toml_keys() -> dict[str, str]:
@@ -394,5 +430,8 @@ def _run_options(values: dict[str, Any], source: str) -> RunOptions:
     for name in ("quiet", "manifest"):
         if name in values and not isinstance(values[name], bool):
             raise GatysError(f"{name} must be true or false, got {values[name]!r}")
+    bit_depth = values.get("bit_depth") or 8
+    if isinstance(bit_depth, bool) or bit_depth not in (8, 16):
+        raise GatysError(f"bit-depth must be 8 or 16, got {values['bit_depth']!r}")
     return RunOptions(values.get("content"), tuple(styles), values.get("output"), save_every,
-                      values.get("quiet", False), values.get("manifest", True))
+                      values.get("quiet", False), values.get("manifest", True), bit_depth)

@@ -14,6 +14,7 @@ for all at each evaluation (gatys/batch.py); `run` is a batch of one.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -31,11 +32,14 @@ from .fast.cuda_graph import evaluation_for
 from .device import configure, device_name, resolve_device, resolve_precision
 from .errors import GatysError
 from .images import ImageLike, as_image, resize, scaled_size, to_pil
+from .masks import RunMasks, run_masks
+from .memory import available_bytes, parse_bytes, tile_shape
 from .network_cache import NetworkCache
 from .objective import Objective
 from .run_state import Callback, Progress, RunState
 from .targets import objective_at
-from .vgg import VGGFeatures
+from .tiling import TiledObjective, halo_for
+from .vgg import TORCHVISION_INDEX, VGGFeatures
 
 __all__ = ["Callback", "Progress", "Result", "Transfer"]
 LOSS_STREAM = 0x5EED  # the losses' random choices come from seed ^ this, the noise init from the seed itself
@@ -131,13 +135,14 @@ class Transfer:
         """
         config, _, precision, network = self._setup(config, overrides)
         _, content_image, styles, blend = _inputs(config, content, style)
+        masks = _masks(config, content_image, styles)
         seeded, _ = _seeded_losses(config)
         for _ in config.scale_sizes()[1:]:  # the choices run() makes for its last scale
             _resample(seeded)
         size = size or config.scale_sizes()[-1]
         style_losses = [loss for loss, _ in seeded]
         return objective_at(self.cache, size, config, network, precision, content_image, styles, style_losses,
-                            blend)[0]
+                            blend, masks)[0]
 
     def score(self, image: ImageLike, content: ImageLike, style: ImageLike | Sequence[ImageLike], *,
               config: TransferConfig | None = None, **overrides) -> dict[str, float]:
@@ -212,6 +217,7 @@ class _Run:
         self.config = config
         self.device = device
         self.original_content, self.content, self.styles, self.blend = _inputs(config, content, style)
+        self.masks = _masks(config, self.content, self.styles)
         self.seeded, self.generator = _seeded_losses(config)
         sizes = config.scale_sizes()
         height, width = self.content.shape[-2:]
@@ -229,7 +235,10 @@ class _Run:
             _resample(self.seeded)
         style_losses = [loss for loss, _ in self.seeded]
         self.objective, content_scaled = objective_at(cache, size, self.config, network, precision, self.content,
-                                                      self.styles, style_losses, self.blend)
+                                                      self.styles, style_losses, self.blend, self.masks)
+        shape = _tiles_needed(self.config, self.objective, index, self.device)
+        if shape is not None:
+            self.objective = TiledObjective(self.objective, shape)
         self.x = _initial_image(self.config, self.x, content_scaled, self.styles, self.objective.image_shape,
                                 self.generator, self.device)
 
@@ -238,6 +247,8 @@ class _Run:
         config, state = self.config, self.state
         iterations = config.iterations_at(index)
         state.start_scale(self.x, iterations)
+        if isinstance(self.objective, TiledObjective):
+            state.trace[-1]["tiling"] = self.objective.describe()
         self.x = self.x.detach().clone().contiguous().requires_grad_(True)  # optimizers need a flat-viewable x
         if config.optimizer not in BATCHABLE_OPTIMIZERS:
             return None
@@ -267,8 +278,13 @@ def _optimise(runs: list[_Run], index: int, scales: int) -> None:
     members = [run.start_scale(index) for run in runs]
     if len(runs) == 1:
         (run,) = runs
-        capturable = not run.resample and all(loss.capturable for loss, _ in run.seeded)
-        evaluations = [evaluation_for(run.objective, run.x, run.config.cuda_graph, capturable)]
+        capturable = not run.resample and run.masks is None and all(loss.capturable for loss, _ in run.seeded)
+        if isinstance(run.objective, TiledObjective):
+            evaluations = [functools.partial(run.objective.evaluate, run.x)]
+        else:
+            evaluations = [evaluation_for(run.objective, run.x, run.config.cuda_graph, capturable)]
+    elif any(isinstance(run.objective, TiledObjective) for run in runs):
+        raise ValueError("a picture evaluated in tiles runs alone, not in a batch")
     else:
         evaluations = None
     owner = {id(member): run for member, run in zip(members, runs)}
@@ -310,6 +326,25 @@ def _inputs(config: TransferConfig, content: ImageLike, style: ImageLike | Seque
     blend = config.blend_weights(len(styles))
     content_image, styles = _colour_inputs(config.preserve_colors, original_content, styles)
     return original_content, content_image, styles, blend
+
+
+def _tiles_needed(config: TransferConfig, objective: Objective, index: int, device: torch.device
+                  ) -> tuple[int, int] | None:
+    """The tile shape a scale's evaluation needs to fit the memory budget (--max-memory, else the device's free
+    memory), or None when it fits whole."""
+    budget = parse_bytes(config.max_memory) if config.max_memory is not None else available_bytes(device)
+    if budget is None:
+        return None
+    halo, grid = halo_for(objective.layers)
+    deepest = max(objective.layers, key=TORCHVISION_INDEX.__getitem__)
+    history = optimize.history_vectors(config.optimizer, config.iterations_at(index))
+    return tile_shape(*objective.image_shape, deepest, history, budget, halo, grid)
+
+
+def _masks(config: TransferConfig, content: torch.Tensor, styles: list[torch.Tensor]) -> RunMasks | None:
+    """The config's masks, read and checked against the run's images (None without masks)."""
+    return run_masks(config.masks, config.style_masks, config.mask_propagation, tuple(content.shape[-2:]),
+                     [tuple(style.shape[-2:]) for style in styles])
 
 
 def _colour_inputs(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):

@@ -33,10 +33,12 @@ from .engine import Callback, Result, Transfer
 from .errors import GatysError
 from .faults import fault_point
 from .files import file_sha256
-from .images import check_output_path, load_image, save_image_digested, scaled_size
-from .memory import available_bytes, estimate_bytes, gib
-from .optimize import DEFAULT_LEARNING_RATE
+from .images import check_output_path, load_image, print_info, print_record, save_image_digested, scaled_size
+from .masks import check_masks
+from .memory import available_bytes, gib, parse_bytes, tile_shape, transfer_bytes
+from .optimize import DEFAULT_LEARNING_RATE, history_vectors
 from .targets import needed_layers
+from .tiling import check_tileable, halo_for
 from .vgg import TORCHVISION_INDEX, min_side, weights_convention, weights_file
 
 # Raise this when an engine change makes the same identity give different pixels, so that
@@ -62,6 +64,7 @@ class Job:
         styles = [self.styles] if isinstance(self.styles, (str, Path)) else list(self.styles)
         if not styles:
             raise GatysError("a job needs at least one style image")
+        check_masks(self.config.masks, self.config.style_masks, len(styles))
         object.__setattr__(self, "content", Path(self.content))
         object.__setattr__(self, "styles", tuple(Path(style) for style in styles))
         if self.output is not None:
@@ -69,9 +72,10 @@ class Job:
 
     @property
     def inputs(self) -> tuple[Path, ...]:
-        """Every file the job reads, the init image included."""
+        """Every file the job reads, the init image and masks included."""
         init = () if self.config.init in INITS else (Path(self.config.init),)
-        return (self.content, *self.styles, *init)
+        masks = tuple(Path(path) for path in (*(self.config.masks or ()), *(self.config.style_masks or ())))
+        return (self.content, *self.styles, *init, *masks)
 
     @functools.cached_property
     def identity(self) -> dict[str, Any]:
@@ -145,6 +149,13 @@ def pixel_settings(config: TransferConfig) -> dict[str, Any]:
     settings["style_losses"] = [_loss_identity(spec) for spec in config.style_losses]
     if config.init not in INITS:
         settings["init"] = {"image": _input_sha256(Path(config.init))}
+    if config.masks is None:  # no spatial control: the ids of unmasked jobs stay what they were
+        for name in ("masks", "style_masks", "mask_propagation"):
+            del settings[name]
+    else:
+        for name in ("masks", "style_masks"):
+            paths = getattr(config, name)
+            settings[name] = None if paths is None else [_input_sha256(Path(path)) for path in paths]
     return settings
 
 
@@ -195,21 +206,26 @@ def error_path(output: Path) -> Path:
 
 
 def run_job(transfer: Transfer, job: Job, callbacks: Callback | Sequence[Callback] | None = None, *,
-            write_manifest: bool = True, keep_interrupted: bool = True, record_errors: bool = True) -> Outcome:
+            write_manifest: bool = True, keep_interrupted: bool = True, record_errors: bool = True,
+            bits: int = 8) -> Outcome:
     """Run one job: check the output path, load the inputs, run, write the image, then the manifest.
 
     The job's own failures (bad input, a fault during the run) come back as a failed Outcome,
     never raised, with an error record (message, traceback, settings) beside the output when
     `record_errors`. Ctrl-C during the optimisation ends it early: the best image so far is
     written with a manifest marked interrupted when `keep_interrupted`, and nothing otherwise.
+    `bits` per channel of the image written: 8, or 16 for a .png or .tif output (for print; not
+    in the id, since it quantises the same pixels more finely). The image carries the content's
+    ICC profile and dpi (`images.print_info`), and the manifest says so under "print".
     """
     return run_jobs(transfer, [job], [callbacks], write_manifest=write_manifest, keep_interrupted=keep_interrupted,
-                    record_errors=record_errors)[0]
+                    record_errors=record_errors, bits=bits)[0]
 
 
 def run_jobs(transfer: Transfer, jobs: Sequence[Job], callbacks: Sequence[Callback | Sequence[Callback] | None]
              | None = None, *, write_manifest: bool = True, keep_interrupted: bool = True,
-             record_errors: bool = True, claims: Sequence[Claim | None] | None = None) -> list[Outcome]:
+             record_errors: bool = True, claims: Sequence[Claim | None] | None = None,
+             bits: int = 8) -> list[Outcome]:
     """Run jobs as one batch (Transfer.run_batch: one network pass for all), as run_job runs one.
 
     Each job is checked and loaded on its own, and one that fails its checks fails alone; the
@@ -222,12 +238,14 @@ def run_jobs(transfer: Transfer, jobs: Sequence[Job], callbacks: Sequence[Callba
     claims = list(claims) if claims is not None else [None] * len(jobs)
     outcomes: dict[int, Outcome] = {}
     ready = []
+    carried: dict[int, dict] = {}  # each content's ICC profile and dpi, read with it: the output gets them
     for index, job in enumerate(jobs):
         try:
             if job.output is None:
                 raise GatysError("the job has no output path")
-            output = check_output_path(job.output, job.inputs)
+            output = check_output_path(job.output, job.inputs, bits=bits)
             content = load_image(job.content)
+            carried[index] = print_info(job.content)
             styles = [load_image(path) for path in job.styles]
             check_fits(job, content, styles, batch=len(jobs))
             check_execution(job)
@@ -248,7 +266,8 @@ def run_jobs(transfer: Transfer, jobs: Sequence[Job], callbacks: Sequence[Callba
                                           "seemed dead): its result was not written", seconds=time.perf_counter() - started)
                 continue
             if keep_interrupted or not result.interrupted:
-                _write_result(job, job_id, output, result, write_manifest, batch=len(ready))
+                _write_result(job, job_id, output, result, write_manifest, batch=len(ready), bits=bits,
+                              carried=carried[index])
         except Exception as error:
             outcomes[index] = _failed(job, error, record_errors, started)
             continue
@@ -318,15 +337,26 @@ def check_fits(job: Job, content: torch.Tensor, styles: Sequence[torch.Tensor], 
 
 def _check_memory(config: TransferConfig, content: torch.Tensor, content_layer: str, style_layers: set,
                   batch: int = 1) -> None:
+    """Refuse, before any work, a scale that cannot fit the memory budget (--max-memory, else the device's free
+    memory) even in tiles, or that needs tiles a style loss cannot take; a batch must fit whole."""
     device = resolve_device(config.device)
-    height, width = scaled_size(*content.shape[-2:], max(config.scale_sizes()))
-    deepest = max([content_layer, *style_layers], key=TORCHVISION_INDEX.__getitem__)
-    needed, free = batch * estimate_bytes(height, width, deepest), available_bytes(device)
-    if free is not None and needed > free:
-        what = f"a batch of {batch} {width}×{height} px transfers" if batch > 1 else f"a {width}×{height} px transfer"
-        smaller = ", or a smaller --batch" if batch > 1 else ""
-        raise GatysError(f"{what} needs about {gib(needed)} (estimated) and {device} has "
-                         f"{gib(free)} free; use a smaller --size, or --scales ending lower{smaller}")
+    budget = parse_bytes(config.max_memory) if config.max_memory is not None else available_bytes(device)
+    if budget is None:
+        return
+    layers = [content_layer, *style_layers]
+    deepest = max(layers, key=TORCHVISION_INDEX.__getitem__)
+    halo, grid = halo_for(layers)
+    for index, size in enumerate(config.scale_sizes()):
+        height, width = scaled_size(*content.shape[-2:], size)
+        history = history_vectors(config.optimizer, config.iterations_at(index))
+        if batch > 1:
+            needed = batch * transfer_bytes(height, width, deepest, history)
+            if needed > budget:
+                raise GatysError(f"a batch of {batch} {width}×{height} px transfers needs about {gib(needed)} "
+                                 f"(estimated) and the budget is {gib(budget)}; use a smaller --batch (a picture "
+                                 "evaluated in tiles runs alone)")
+        elif tile_shape(height, width, deepest, history, budget, halo, grid) is not None:
+            check_tileable([create_style_loss(spec) for spec in config.style_losses])
 
 
 def _run(transfer: Transfer, runs: Sequence[tuple[Job, torch.Tensor, Sequence[torch.Tensor]]],
@@ -342,16 +372,20 @@ def _run(transfer: Transfer, runs: Sequence[tuple[Job, torch.Tensor, Sequence[to
                          f"try --scales {smaller}, --precision bf16, or another device with --device") from error
 
 
-def _write_result(job: Job, job_id: str, output: Path, result: Result, write_manifest: bool, batch: int = 1) -> None:
+def _write_result(job: Job, job_id: str, output: Path, result: Result, write_manifest: bool, batch: int = 1,
+                  bits: int = 8, carried: dict | None = None) -> None:
+    """The image (`bits` per channel, with the content's profile and dpi `carried`), then the manifest."""
+    carried = carried or {"icc_profile": None, "dpi": None}
     inputs = {"content": {"path": str(job.content), "sha256": job.identity["content"]},
               "styles": [{"path": str(path), "sha256": style["sha256"], "weight": style["weight"]}
                          for path, style in zip(job.styles, job.identity["styles"])]}
     run_manifest = manifest.build(result, inputs, output, job={"id": job_id, "identity": job.identity, "batch": batch})
+    run_manifest["print"] = print_record(output, bits, **carried)
     manifest_file = manifest.manifest_path(output)
     manifest_file.unlink(missing_ok=True)  # an earlier run's manifest must not vouch for the new image
     digest = save_image_digested(result.image, output, metadata={
         "settings": run_manifest["settings"], "inputs": inputs, "weights": result.weights["name"],
-        "gatys": run_manifest["gatys"], "job": job_id})
+        "gatys": run_manifest["gatys"], "job": job_id}, bits=bits, **carried)
     fault_point("after-image")
     if write_manifest:
         run_manifest["image"] = {"sha256": digest}

@@ -32,11 +32,13 @@ Features = Callable[[torch.Tensor, Sequence[str]], dict]
 
 @dataclass
 class StyleTerm:
-    """One style loss with its layers and, per layer, its (weight, target) pairs."""
+    """One style loss with its layers and, per layer, its (weight, target, position weights) entries.
+
+    Position weights are None without masks; with them, (1, 1, h, w) at the layer's grid."""
 
     loss: losses.StyleLoss
     layers: tuple[str, ...]
-    targets: dict[str, list[tuple[float, object]]]
+    targets: dict[str, list[tuple[float, object, torch.Tensor | None]]]
 
     @classmethod
     def build(cls, loss: losses.StyleLoss, layers: Sequence[str], style_feats: Sequence[dict],
@@ -48,17 +50,43 @@ class StyleTerm:
                 per_style = [loss.target(feats[layer]) for feats in style_feats]
                 blended = loss.blend(per_style, blend_weights) if len(per_style) > 1 else None
                 if blended is not None:
-                    targets[layer] = [(1.0, blended)]
+                    targets[layer] = [(1.0, blended, None)]
                 else:
-                    targets[layer] = list(zip(blend_weights, per_style))
+                    targets[layer] = [(weight, target, None) for weight, target in zip(blend_weights, per_style)]
+        return cls(loss, tuple(layers), targets)
+
+    @classmethod
+    def build_masked(cls, loss: losses.StyleLoss, layers: Sequence[str], style_feats: Sequence[dict],
+                     blend_weights: Sequence[float], output_weights: Sequence[dict],
+                     style_weights: Sequence[dict | None]) -> "StyleTerm":
+        """Style k's target from its style mask's positions (all without one), compared over its content mask's.
+
+        Each entry is weighted by the share of the layer's positions its mask covers (its mean), so a
+        region is styled per position as strongly as a one-style run styles the whole picture, whatever
+        its size; a region that a layer's grid loses entirely (inside propagation) gives no term there."""
+        targets = {}
+        with torch.no_grad():
+            for layer in layers:
+                entries = []
+                for feats, weight, output, style in zip(style_feats, blend_weights, output_weights, style_weights):
+                    positions = output[layer]
+                    share = positions.mean().item()
+                    source = None if style is None else style[layer]
+                    if share <= 0 or (source is not None and not source.sum().item() > 0):
+                        continue
+                    entries.append((weight * share, loss.target(feats[layer], weights=source), positions))
+                targets[layer] = entries
         return cls(loss, tuple(layers), targets)
 
     def value(self, feats: dict, scales: dict[str, float]) -> torch.Tensor:
         """The weighted loss of the features, each layer's divided by its scale."""
         total = 0.0
         for layer in self.layers:
-            for weight, target in self.targets[layer]:
-                total = total + weight * self.loss.scaled(feats[layer], scales.get(layer, 1.0), target)
+            for weight, target, positions in self.targets[layer]:
+                scale = scales.get(layer, 1.0)
+                value = self.loss.scaled(feats[layer], scale, target) if positions is None else \
+                    self.loss.scaled(feats[layer], scale, target, weights=positions)
+                total = total + weight * value
         return self.loss.weight / len(self.layers) * total
 
 

@@ -26,6 +26,7 @@ from .fast.lbfgs import LBFGS
 
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02, "lbfgsb": None}
 LBFGS_HISTORY = 100
+LBFGSB_HISTORY = 20  # SciPy L-BFGS-B's maxcor
 GUARD_EVERY = 50  # steps between the loop's reads of the device: the NaN guard and the convergence check
 
 Evaluate = Callable[[], torch.Tensor]
@@ -49,6 +50,14 @@ def run(name: str, x: torch.Tensor, evaluate: Evaluate, iterations: int, learnin
     if member.error is not None:
         raise member.error
     return member.stopped
+
+
+def history_vectors(name: str, iterations: int) -> int:
+    """Image-sized vector pairs an optimizer keeps beyond x and its gradient (for the memory budget): L-BFGS's
+    history, Adam's two moments (one pair), SciPy's L-BFGS-B's LBFGSB_HISTORY pairs (in float64: counted twice)."""
+    if name == "lbfgs":
+        return min(LBFGS_HISTORY, iterations)
+    return 1 if name == "adam" else 2 * LBFGSB_HISTORY
 
 
 def stepper(name: str, x: torch.Tensor, iterations: int, learning_rate: float | None = None,
@@ -157,7 +166,7 @@ def _lbfgsb(x: torch.Tensor, evaluate: Evaluate, iterations: int) -> None:
     start = x.detach().double().cpu().numpy().ravel().clip(0, 1)
     try:
         result = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=Bounds(np.zeros_like(start), np.ones_like(start)),
-                          options={"maxfun": iterations + 1, "maxiter": iterations, "maxcor": 20,
+                          options={"maxfun": iterations + 1, "maxiter": iterations, "maxcor": LBFGSB_HISTORY,
                                    "ftol": 0.0, "gtol": 0.0})
         final = result.x
     except _Done:

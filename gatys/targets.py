@@ -10,11 +10,14 @@ from typing import Callable, Sequence
 
 import torch
 
+from losses.base import require_position_weights
+
 from . import network_cache
 from .config import ADAIN_LAYER, TransferConfig
 from .device import autocast
 from .errors import GatysError
 from .images import resize
+from .masks import RunMasks, layer_weights
 from .network_cache import NetworkCache
 from .norm import adain
 from .objective import Objective, StyleTerm, divide_features
@@ -23,33 +26,36 @@ from .vgg import TORCHVISION_INDEX, VGGFeatures, min_side
 
 def objective_at(cache: NetworkCache, size: int, config: TransferConfig, network: VGGFeatures, precision: str,
                  content: torch.Tensor, styles: Sequence[torch.Tensor], style_losses: Sequence,
-                 blend: Sequence[float]) -> tuple[Objective, torch.Tensor]:
+                 blend: Sequence[float], masks: RunMasks | None = None) -> tuple[Objective, torch.Tensor]:
     """The objective at longest side `size`, and the content resized to it.
 
     The styles are at `config.style_size_at(size)`: `style_scale` times `size`, or times the last
     scale's size at every scale (style_size final), so that the coarse scales match the statistics
-    of the style as the finished picture will see it.
+    of the style as the finished picture will see it. Masks are resized as their images are.
     """
     device = next(network.parameters()).device
     content_scaled = resize(content, size).to(device)
     style_size = config.style_size_at(size)
     styles_scaled = [resize(style, style_size).to(device) for style in styles]
+    if masks is not None:
+        masks = masks.at(tuple(content_scaled.shape[-2:]), [tuple(style.shape[-2:]) for style in styles_scaled])
     objective = build_objective(cache, config, network, precision, content_scaled, styles_scaled, style_losses,
                                 blend, lambda layers: config.style_layers_at(size, layers),
-                                content_weight=config.content_weight_at(size))
+                                content_weight=config.content_weight_at(size), masks=masks)
     return objective, content_scaled
 
 
 def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFeatures, precision: str,
                     content: torch.Tensor, styles: Sequence[torch.Tensor], style_losses: Sequence,
                     blend: Sequence[float], layers_at: Callable[[Sequence[str]], Sequence[str]] | None = None,
-                    content_weight: float | None = None) -> Objective:
+                    content_weight: float | None = None, masks: RunMasks | None = None) -> Objective:
     """The objective of images already at their size: targets, layer scales and style terms.
 
     `layers_at` picks, from each loss's layers, those used here (all by default; objective_at passes
     config.style_layers_at for the scale, which leaves deep layers out of coarse scales), and
     `content_weight` the content term's weight (config.content_weight by default; objective_at passes
-    the scale's, raised before the last scale).
+    the scale's, raised before the last scale). `masks` (at the images' sizes) give each style its
+    region: the style terms weigh positions by the masks brought to each layer (gatys/masks.py).
     """
     device = content.device
     layers_at = layers_at or tuple
@@ -66,8 +72,12 @@ def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFea
                     for layer in style_layers}
     style_feats = [{layer: divide_features(f[layer], style_scales[layer]) for layer in style_layers}
                    for f in style_feats]
-    terms = [StyleTerm.build(loss, layers_at(loss.layers or config.style_layers), style_feats, blend)
-             for loss in style_losses]
+    if masks is None:
+        terms = [StyleTerm.build(loss, layers_at(loss.layers or config.style_layers), style_feats, blend)
+                 for loss in style_losses]
+    else:
+        terms = masked_terms(style_losses, [layers_at(loss.layers or config.style_layers) for loss in style_losses],
+                             style_feats, blend, masks, device)
 
     def features(x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         with autocast(device, precision):
@@ -77,6 +87,25 @@ def build_objective(cache: NetworkCache, config: TransferConfig, network: VGGFea
     return Objective(features, content_layer, content_target, terms, content_weight, config.style_weight,
                      config.tv_weight, content_scale=content_scale, style_scales=style_scales,
                      image_shape=tuple(content.shape[-2:]))
+
+
+def masked_terms(style_losses: Sequence, layers: Sequence[Sequence[str]], style_feats: Sequence[dict],
+                 blend: Sequence[float], masks: RunMasks, device: torch.device) -> list[StyleTerm]:
+    """Style terms whose style k acts on mask k's positions, from mask k of its style image where given."""
+    for loss in style_losses:
+        try:
+            require_position_weights(loss)
+        except ValueError as error:
+            raise GatysError(f"masks: {error}") from None
+    every_layer = sorted({layer for names in layers for layer in names})
+    output = [{layer: weights.to(device) for layer, weights in layer_weights(mask, every_layer,
+                                                                            masks.propagation).items()}
+              for mask in masks.content]
+    style = [None if mask is None else {layer: weights.to(device) for layer, weights
+                                        in layer_weights(mask, every_layer, masks.propagation).items()}
+             for mask in masks.styles]
+    return [StyleTerm.build_masked(loss, names, style_feats, blend, output, style)
+            for loss, names in zip(style_losses, layers)]
 
 
 def needed_layers(config: TransferConfig, style_losses: Sequence,

@@ -13,7 +13,7 @@ from gatys.config import RUN_KEYS, RunOptions, TransferConfig, options, settings
 from gatys.errors import GatysError
 
 CLI_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
-RUN_FLAGS = {"--output", "--config", "--save-every", "--manifest", "--quiet"}  # the run's, not the config's
+RUN_FLAGS = {"--output", "--config", "--save-every", "--bit-depth", "--manifest", "--quiet"}  # the run's, not the config's
 
 
 def _transfer_options() -> dict[str, click.Option]:

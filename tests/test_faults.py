@@ -133,7 +133,7 @@ def test_every_image_mode_runs(capsys, folder, kind):
     (["--content-weight", "nan"], "content-weight must be a finite number ≥ 0"),
     (["--tv-weight", "inf"], "tv-weight must be a finite number ≥ 0"),
     (["--size", "0"], "size must be a whole number ≥ 1"),
-    (["--size", "100000"], "needs about"),
+    (["--size", "100000"], "even in tiles"),
     (["--iterations", "0"], "iterations must be whole numbers ≥ 1"),
     (["--iterations", "-3"], "iterations must be whole numbers ≥ 1"),
 ])
@@ -145,10 +145,11 @@ def test_a_bad_option_is_one_line_exit_2_and_nothing_written(capsys, folder, opt
     _unchanged(folder, before)
 
 
-def test_an_absurd_size_names_the_estimate_and_the_free_memory(capsys, folder):
+def test_an_absurd_size_names_what_it_needs_and_the_budget(capsys, folder):
     status, lines = _transfer(capsys, folder / "content.png", folder / "style.png", "-o", folder / "big.png",
                               *TINY, "--size", "100000")
-    assert status == 2 and "GiB (estimated) and cpu has" in lines[0] and "--scales" in lines[0]
+    assert status == 2 and "does not fit in" in lines[0] and "even in tiles" in lines[0], lines
+    assert "--max-memory" in lines[0]
 
 
 @pytest.mark.parametrize("output, message", [

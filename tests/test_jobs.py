@@ -30,7 +30,9 @@ ALTERNATES = {
     "preserve_colors": "luminance", "resample": True, "weights": "torchvision-file", "weights_convention": "caffe",
     "pooling": "avg", "precision": "bf16", "style_size": "final", "coarse_min_positions": 8,
     "coarse_content_weight": 1.0, "scale_init": "upsampled",
+    "masks": "mask files", "style_masks": "mask files", "mask_propagation": "inside",
 }
+MASK_SETTINGS = ("masks", "style_masks", "mask_propagation")  # the last two only count with masks
 
 
 @pytest.fixture
@@ -41,7 +43,8 @@ def two_styles(image_dir):
 def test_every_pixel_setting_has_an_alternate_here():
     pixel_settings = {name for name, option in options().items() if option.pixels}
     assert set(ALTERNATES) == pixel_settings
-    assert {name for name, option in options().items() if not option.pixels} == {"device", "cuda_graph"}
+    assert {name for name, option in options().items() if not option.pixels} == {"device", "cuda_graph",
+                                                                                 "max_memory"}
 
 
 @pytest.mark.parametrize("name", sorted(ALTERNATES))
@@ -52,6 +55,13 @@ def test_the_id_changes_with_every_pixel_setting(name, content_path, two_styles,
     value = str(weights) if name == "weights" else ALTERNATES[name]
     if name == "weights":
         base = TINY  # caffe → a state-dict file
+    if name in MASK_SETTINGS:
+        masks = [tmp_path / "left.png", tmp_path / "right.png"]
+        for path, colour in zip(masks, (255, 0)):
+            Image.new("L", (48, 36), colour).save(path)
+        value = tuple(map(str, masks)) if name != "mask_propagation" else value
+        if name != "masks":
+            base = base.replace(masks=tuple(map(str, masks[::-1])))
     changed = base.replace(**{name: value})
     assert Job(content_path, two_styles, base).id != Job(content_path, two_styles, changed).id
 

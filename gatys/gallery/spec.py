@@ -37,6 +37,7 @@ from .results import JobReport, Summary
 
 SPEC_KEYS = ("name", "contents", "styles", "losses", "defaults", "variants", "jobs")
 BACKENDS = ("local", "ray")
+MASK_KEYS = ("masks", "style-masks")  # as _option_table spells them: TOML keys
 
 
 class Gallery:
@@ -57,6 +58,7 @@ class Gallery:
         self.name = str(name)
         self.source = source
         self.defaults = _option_table(defaults or {}, f"{source} [defaults]")
+        _refuse_masks(self.defaults, f"{source} [defaults]")
         if jobs:
             if contents or styles or losses is not None or variants:
                 raise GatysError(f"{source}: give either contents, styles, losses and variants, or a [[jobs]] list, "
@@ -99,6 +101,8 @@ class Gallery:
         variant_axis = self._variants(variants, sweeping_losses=losses is not None)
         self.axes = {"contents": len(content_paths), "styles": len(style_paths), "losses": len(loss_axis),
                      "variants": len(variant_axis)}
+        for _, settings, source in variant_axis:
+            _refuse_masks(settings, source)
         groups = []  # (loss label, variant name, config), every config parsed before any work
         for loss, specs in loss_axis:
             for variant, settings, source in variant_axis:
@@ -123,7 +127,12 @@ class Gallery:
             styles = table.pop("style")
             styles = tuple(self._images(styles, "style", source, allow_globs=False))
             name = _name(table.pop("name", None), source)
-            config = self._config({**self.defaults, **_option_table(table, source)}, source)
+            options = _option_table(table, source)
+            for key in MASK_KEYS:  # like the images, relative to the spec's folder
+                if options.get(key) is not None:
+                    options[key] = [str(path) for path in self._images(options[key], key, source,
+                                                                       allow_globs=False)]
+            config = self._config({**self.defaults, **options}, source)
             parsed.append((content, styles, config, _loss_label(config.style_losses),
                            name if name is not None else _settings_label(table, skip=("loss",))))
         content_labels = _labels([content for content, *_ in parsed], self.root)
@@ -309,6 +318,12 @@ def _option_table(table: Mapping[str, Any], source: str) -> dict[str, Any]:
                              "and styles (or [[jobs]]) and writes into the folder given by -o")
         converted[key] = value
     return converted
+
+
+def _refuse_masks(settings: Mapping[str, Any], source: str) -> None:
+    if any(key in settings for key in MASK_KEYS):
+        raise GatysError(f"{source}: masks belong to one content and its styles: give them in a [[jobs]] table, "
+                         "beside its content and style")
 
 
 def _name(value: Any, source: str) -> str | None:
