@@ -269,14 +269,20 @@ def resize(image: torch.Tensor, size: int | None = None,
 
 # ---------------------------------------------------------------------------- writing
 
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """A (1, 3, H, W), (3, H, W), (1, 1, H, W) or (1, H, W) tensor in [0, 1] → 8-bit RGB or L."""
+def _one_image(image: torch.Tensor, what: str) -> torch.Tensor:
+    """(C, H, W) of a (1, C, H, W) or (C, H, W) tensor with C = 1 or 3; ValueError otherwise."""
     if image.dim() == 4:
         if image.shape[0] != 1:
-            raise ValueError(f"to_pil() converts one image, got a batch of {image.shape[0]}")
+            raise ValueError(f"{what} one image, got a batch of {image.shape[0]}")
         image = image[0]
     if image.dim() != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"expected an image of shape (1, 3, H, W) or (1, 1, H, W), got {tuple(image.shape)}")
+    return image
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A (1, 3, H, W), (3, H, W), (1, 1, H, W) or (1, H, W) tensor in [0, 1] → 8-bit RGB or L."""
+    image = _one_image(image, "to_pil() converts")
     array = image.detach().to("cpu", torch.float32).clamp(0.0, 1.0).mul(255.0).round()
     array = array.to(torch.uint8).permute(1, 2, 0).numpy()
     if array.shape[2] == 1:
@@ -464,13 +470,7 @@ def _save_options(image_format: str, metadata: dict | None, quality: int, icc_pr
 
 def _sixteen_bits(image: torch.Tensor | Image.Image) -> np.ndarray:
     """(H, W, 3) uint16, or (H, W, 1) for a greyscale tensor: round(x·65535) of the image clipped to [0, 1]."""
-    tensor = from_pil(image) if isinstance(image, Image.Image) else image
-    if tensor.dim() == 4:
-        if tensor.shape[0] != 1:
-            raise ValueError(f"save_image() writes one image, got a batch of {tensor.shape[0]}")
-        tensor = tensor[0]
-    if tensor.dim() != 3 or tensor.shape[0] not in (1, 3):
-        raise ValueError(f"expected an image of shape (1, 3, H, W) or (1, 1, H, W), got {tuple(tensor.shape)}")
+    tensor = _one_image(from_pil(image) if isinstance(image, Image.Image) else image, "save_image() writes")
     # in float64, so that the product is exact and rounds as round(x·65535) does
     values = tensor.detach().to("cpu", torch.float64).clamp(0.0, 1.0).mul(65535.0).round()
     return np.ascontiguousarray(values.to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16))
