@@ -59,8 +59,8 @@ def load_mask(path: str | Path, shape: tuple[int, int], what: str) -> torch.Tens
 
 def _grey(image: Image.Image) -> torch.Tensor:
     """A PIL image as (1, 1, H, W) float32 in [0, 1]: its luminance (8 or 16 bits), times its alpha if any."""
-    if image.mode.startswith("I"):
-        values = np.asarray(image, dtype=np.float32) / (65535.0 if "16" in image.mode else 1.0)
+    if image.mode.startswith("I") or image.mode == "F":  # 16-bit PNGs open as I;16, or as I before Pillow 10
+        values = np.asarray(image, dtype=np.float32) / (1.0 if image.mode == "F" else 65535.0)
     else:
         rgba = image.convert("RGBA")
         values = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
