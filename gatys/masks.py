@@ -68,11 +68,6 @@ def _grey(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.clip(values, 0, 1).copy())[None, None]
 
 
-def scaled_mask(mask: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """A mask at its image's size at one scale (the resize the image gets, clamped to [0, 1])."""
-    return resize(mask, shape=shape)
-
-
 def layer_weights(mask: torch.Tensor, layers: Sequence[str], propagation: str = "area") -> dict[str, torch.Tensor]:
     """The mask (1, 1, H, W) at the image's grid → each layer's (1, 1, h, w) position weights.
 
@@ -122,8 +117,8 @@ class RunMasks:
 
     def at(self, content_shape: tuple[int, int], style_shapes: Sequence[tuple[int, int]]) -> "RunMasks":
         """The masks resized as the images are at one scale."""
-        return RunMasks(tuple(scaled_mask(mask, content_shape) for mask in self.content),
-                        tuple(None if mask is None else scaled_mask(mask, shape)
+        return RunMasks(tuple(resize(mask, shape=content_shape) for mask in self.content),
+                        tuple(None if mask is None else resize(mask, shape=shape)
                               for mask, shape in zip(self.styles, style_shapes)), self.propagation)
 
 

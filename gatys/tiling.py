@@ -124,6 +124,7 @@ class TiledObjective:
         self.image_shape = objective.image_shape
         self.content_target = objective.content_target
         self.tiles = plan_tiles(*objective.image_shape, shape, self.halo, self.grid)
+        self._crops: dict[tuple[int, Tile], tuple[torch.Tensor, torch.Tensor]] = {}  # holding the map keeps its id
 
     def describe(self) -> dict:
         """What the manifest records of the tiling: tile count and size, halo, pixels evaluated per pass."""
@@ -160,9 +161,11 @@ class TiledObjective:
                 surrogate = surrogate + objective.content_weight * self._content_error(feats, tile)
             if surrogate.requires_grad:
                 surrogate.backward()
+        tv = x.new_zeros(())
         if objective.tv_weight:
-            (objective.tv_weight * tv_loss(x)).backward()
-        return self._parts(x, content, style.detach())
+            tv = tv_loss(x)
+            (objective.tv_weight * tv).backward()
+        return self._parts(x, content, style.detach(), tv.detach())
 
     # -- the passes ---------------------------------------------------------------------
     def _entries(self) -> Iterator[tuple]:
@@ -179,8 +182,15 @@ class TiledObjective:
     def _statistics(self, term, layer: str, feats: dict, tile: Tile, positions: torch.Tensor | None) -> dict:
         factor = downsampling(layer)
         own = divide_features(tile.own(feats[layer], factor), self.objective.style_scales.get(layer, 1.0))
-        weights = None if positions is None else tile.of_map(positions, factor)
-        return term.loss.statistics(own, weights)
+        return term.loss.statistics(own, None if positions is None else self._crop(positions, tile, factor))
+
+    def _crop(self, positions: torch.Tensor, tile: Tile, factor: int) -> torch.Tensor:
+        """The tile's share of a layer's position weights, made once: the losses read a weights tensor's
+        values on the host the first time they see it (its checks), so each evaluation must pass the same one."""
+        key = (id(positions), tile)
+        if key not in self._crops:
+            self._crops[key] = (positions, tile.of_map(positions, factor).contiguous())
+        return self._crops[key][1]
 
     def _content_error(self, feats: dict, tile: Tile) -> torch.Tensor:
         """The tile's share of the content term: its squared error over the whole map's element count."""
@@ -216,10 +226,11 @@ class TiledObjective:
             return torch.zeros(())
         return objective.style_weight * total
 
-    def _parts(self, x: torch.Tensor, content: torch.Tensor, style: torch.Tensor):
+    def _parts(self, x: torch.Tensor, content: torch.Tensor, style: torch.Tensor, tv: torch.Tensor | None = None):
         objective = self.objective
-        with torch.no_grad():
-            tv = tv_loss(x) if objective.tv_weight else x.new_zeros(())
+        if tv is None:
+            with torch.no_grad():
+                tv = tv_loss(x) if objective.tv_weight else x.new_zeros(())
         parts = {"content": objective.content_weight * content.detach(), "style": style.detach().to(content.device),
                  "tv": objective.tv_weight * tv}
         total = parts["content"] + parts["style"] + parts["tv"]
